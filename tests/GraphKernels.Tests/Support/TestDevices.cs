@@ -1,0 +1,16 @@
+namespace GraphKernels.Tests.Support;
+
+/// <summary>
+/// Opens the device a fixture runs on. The emulated device always exists here; the CUDA device is
+/// optional, and its absence is a skip with the reason (never a silent pass).
+/// </summary>
+public static class TestDevices
+{
+    public static GraphDevice OpenOrIgnore(DeviceKind kind)
+    {
+        if (kind == DeviceKind.Emulated) return GraphDevice.Emulated();
+        if (GraphDevice.TryCuda(0, out GraphDevice? device, out string whyNot)) return device;
+        Assert.Ignore("no CUDA device: " + whyNot);
+        throw new InvalidOperationException("unreachable");
+    }
+}
