@@ -153,6 +153,12 @@ GK_API gk_status gk_spmm(const gk_csr* csr, int32_t message, int32_t reduce, int
                          int64_t feat, const void* x, int64_t ldx, const void* edge_weight,
                          void* y, int64_t ldy, void* arg_out, int64_t ld_arg, void* stream);
 
+/* ---------------------------------------------------------------- force/stress readout ----- */
+/* (end of force/stress section) */
+
+/* ---------------------------------------------------------------- quantization ------------- */
+/* (end of quantization section) */
+
 #ifdef __cplusplus
 }
 #endif

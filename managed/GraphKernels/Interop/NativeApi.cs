@@ -25,7 +25,7 @@ internal struct GkCsr
 /// export of graphkernels.h resolved to a function pointer. The CUDA and emulated libraries can be
 /// loaded side by side; each is loaded once per process.
 /// </summary>
-internal sealed unsafe class NativeApi
+internal sealed unsafe partial class NativeApi
 {
     /// <summary>Environment variable naming an extra folder to search for the native libraries.</summary>
     public const string NativeDirVariable = "GRAPHKERNELS_NATIVE_DIR";
@@ -75,7 +75,18 @@ internal sealed unsafe class NativeApi
         nuint ws;
         int status = gk_csr_validate_workspace_size(&ws);
         CsrValidateWorkspaceBytes = status == 0 ? (long)ws : 0;
+
+        // Each kernel family resolves its own exports in its own partial file
+        // (Interop/NativeApi.<Family>.cs), so families can be added independently.
+        ResolveForceStress(handle, name);
+        ResolveQuantization(handle, name);
     }
+
+    /// <summary>Resolves the force/stress exports (implemented in NativeApi.ForceStress.cs).</summary>
+    partial void ResolveForceStress(nint handle, string name);
+
+    /// <summary>Resolves the quantization exports (implemented in NativeApi.Quantization.cs).</summary>
+    partial void ResolveQuantization(nint handle, string name);
 
     public DeviceKind Kind { get; }
 
