@@ -1191,62 +1191,57 @@ using gk_emu::fail_host;
 using gk_emu::record_error;
 using gk_emu::registry;
 
-cudaError_t cudaMalloc(void** ptr, std::size_t size) {
-    if (!ptr) return fail_host(cudaErrorInvalidValue, "cudaMalloc: null output pointer");
+namespace {
+
+// cudaMalloc and cudaMallocHost: 256-byte aligned memory remembered in `set`, so frees of
+// pointers that did not come from the matching allocator are reported as CUDA does.
+cudaError_t tracked_alloc(void** ptr, std::size_t size, std::unordered_set<void*> gk_emu::Registry::*set, const char* api) {
+    if (!ptr) return fail_host(cudaErrorInvalidValue, "%s: null output pointer", api);
     *ptr = nullptr;
     if (size == 0) return cudaSuccess;
     void* p = nullptr;
-    if (posix_memalign(&p, 256, size) != 0 || !p) return fail_host(cudaErrorMemoryAllocation, "cudaMalloc: out of memory for %zu bytes", size);
+    if (posix_memalign(&p, 256, size) != 0 || !p)
+        return fail_host(cudaErrorMemoryAllocation, "%s: out of memory for %zu bytes", api, size);
     try {
         auto& r = registry();
         std::lock_guard<std::mutex> lk(r.mu);
-        r.allocations.insert(p);
+        (r.*set).insert(p);
     } catch (...) {
         std::free(p);
-        return fail_host(cudaErrorMemoryAllocation, "cudaMalloc: out of memory");
+        return fail_host(cudaErrorMemoryAllocation, "%s: out of memory", api);
     }
     *ptr = p;
     return cudaSuccess;
+}
+
+cudaError_t tracked_free(void* ptr, std::unordered_set<void*> gk_emu::Registry::*set, cudaError_t bad, const char* api,
+                         const char* allocator) {
+    if (!ptr) return cudaSuccess;
+    {
+        auto& r = registry();
+        std::lock_guard<std::mutex> lk(r.mu);
+        if (!(r.*set).erase(ptr)) return fail_host(bad, "%s: %p was not returned by %s", api, ptr, allocator);
+    }
+    std::free(ptr);
+    return cudaSuccess;
+}
+
+}  // namespace
+
+cudaError_t cudaMalloc(void** ptr, std::size_t size) {
+    return tracked_alloc(ptr, size, &gk_emu::Registry::allocations, "cudaMalloc");
 }
 
 cudaError_t cudaFree(void* ptr) {
-    if (!ptr) return cudaSuccess;
-    {
-        auto& r = registry();
-        std::lock_guard<std::mutex> lk(r.mu);
-        if (!r.allocations.erase(ptr)) return fail_host(cudaErrorInvalidDevicePointer, "cudaFree: %p was not returned by cudaMalloc", ptr);
-    }
-    std::free(ptr);
-    return cudaSuccess;
+    return tracked_free(ptr, &gk_emu::Registry::allocations, cudaErrorInvalidDevicePointer, "cudaFree", "cudaMalloc");
 }
 
 cudaError_t cudaMallocHost(void** ptr, std::size_t size) {
-    if (!ptr) return fail_host(cudaErrorInvalidValue, "cudaMallocHost: null output pointer");
-    *ptr = nullptr;
-    if (size == 0) return cudaSuccess;
-    void* p = nullptr;
-    if (posix_memalign(&p, 256, size) != 0 || !p) return fail_host(cudaErrorMemoryAllocation, "cudaMallocHost: out of memory");
-    try {
-        auto& r = registry();
-        std::lock_guard<std::mutex> lk(r.mu);
-        r.host_allocations.insert(p);
-    } catch (...) {
-        std::free(p);
-        return fail_host(cudaErrorMemoryAllocation, "cudaMallocHost: out of memory");
-    }
-    *ptr = p;
-    return cudaSuccess;
+    return tracked_alloc(ptr, size, &gk_emu::Registry::host_allocations, "cudaMallocHost");
 }
 
 cudaError_t cudaFreeHost(void* ptr) {
-    if (!ptr) return cudaSuccess;
-    {
-        auto& r = registry();
-        std::lock_guard<std::mutex> lk(r.mu);
-        if (!r.host_allocations.erase(ptr)) return fail_host(cudaErrorInvalidValue, "cudaFreeHost: %p was not returned by cudaMallocHost", ptr);
-    }
-    std::free(ptr);
-    return cudaSuccess;
+    return tracked_free(ptr, &gk_emu::Registry::host_allocations, cudaErrorInvalidValue, "cudaFreeHost", "cudaMallocHost");
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
