@@ -20,13 +20,27 @@ public sealed class BenchConfig : ManualConfig
     public BenchConfig()
     {
         var kind = DeviceInfo.Kind;
-        Job job = kind == DeviceKind.Emulated
-            ? Job.ShortRun.WithWarmupCount(1).WithIterationCount(3).WithLaunchCount(1)
-            : Job.Default;
-        AddJob(job.WithToolchain(InProcessEmitToolchain.Instance).WithId(kind == DeviceKind.Emulated ? "EmulatedShort" : "Cuda"));
+        // GPU: 100 ms iterations keep a case to a few seconds, so a whole family fits the GPU
+        // machine's 10-minute command limit; GK_BENCH_JOB=dry is CI's one-iteration dry run.
+        Job job = BenchEnv.Job == "dry" ? Job.Dry
+            : kind == DeviceKind.Emulated || BenchEnv.Job == "short"
+                ? Job.ShortRun.WithWarmupCount(1).WithIterationCount(3).WithLaunchCount(1)
+                : Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(1)
+                    .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(100));
+        string id = BenchEnv.Job == "dry" ? "Dry" : kind == DeviceKind.Emulated ? "EmulatedShort" : "Cuda";
+        AddJob(job.WithToolchain(InProcessEmitToolchain.Instance).WithId(id));
         AddColumn(new DeviceColumn());
+        AddTrafficColumnsAndExporters(this);
         AddLogicalGroupRules(BenchmarkLogicalGroupRule.ByCategory);
         WithOptions(ConfigOptions.JoinSummary);
+    }
+
+    /// <summary>The Bytes, GB/s and copy-fraction columns, and the JSON and report-gk exporters (BenchmarkDotNet's defaults add CSV, HTML and GitHub markdown).</summary>
+    /// <param name="config">Config to extend.</param>
+    public static void AddTrafficColumnsAndExporters(ManualConfig config)
+    {
+        config.AddColumn(new TrafficColumn(TrafficColumn.Kind.Bytes), new TrafficColumn(TrafficColumn.Kind.GBps), new TrafficColumn(TrafficColumn.Kind.CopyFraction));
+        config.AddExporter(BenchmarkDotNet.Exporters.Json.JsonExporter.Full, new GkResultsExporter());
     }
 }
 
@@ -39,9 +53,10 @@ public sealed class OverheadConfig : ManualConfig
     /// <summary>Builds the configuration.</summary>
     public OverheadConfig()
     {
-        AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(1)
-            .WithToolchain(InProcessEmitToolchain.Instance).WithId("Overhead"));
+        Job job = BenchEnv.Job == "dry" ? Job.Dry : Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(1);
+        AddJob(job.WithToolchain(InProcessEmitToolchain.Instance).WithId("Overhead"));
         AddColumn(new DeviceColumn());
+        AddExporter(BenchmarkDotNet.Exporters.Json.JsonExporter.Full, new GkResultsExporter());
     }
 }
 
@@ -59,6 +74,12 @@ public static class DeviceInfo
     private static (DeviceKind, string) Probe()
     {
         using var device = GraphDevice.Open();
+        if (device.Kind != DeviceKind.Cuda && System.Environment.GetEnvironmentVariable("GK_BENCH_REQUIRE_GPU") == "1")
+        {
+            // bench/run-gpu.sh sets this: on a GPU machine an emulated run would be a vacuous result.
+            throw new System.InvalidOperationException($"GK_BENCH_REQUIRE_GPU=1 but the device is {device.Kind} ({device.SelectionReason})");
+        }
+
         return (device.Kind, device.Name);
     }
 }

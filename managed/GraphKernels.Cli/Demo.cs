@@ -102,6 +102,8 @@ public static class Demo
             Console.WriteLine("note      emulated on the CPU: this time is not GPU speed");
         }
 
+        pass &= DemoForceStress.Run(device);
+        pass &= DemoQuantization.Run(device, nodes, options.Seed);
         Console.WriteLine(pass ? "PASS" : "FAIL: the device results do not match the double-precision reference");
         return pass ? 0 : Program.ExitMismatch;
     }

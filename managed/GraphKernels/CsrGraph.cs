@@ -208,13 +208,26 @@ public sealed unsafe class CsrGraph : IDisposable
 
     private void ValidateCore(nint stream, string operation)
     {
-        GkCsr csr = ToNative("graph");
-        nint ws = _workspace.PointerChecked("workspace");
-        Device.EnsureContext();
-        int status = Device.Api.gk_csr_validate(&csr, (void*)ws, (nuint)_workspace.Length, (void*)stream);
-        if (status != 0)
+        // Lease the graph's buffers and the workspace first, so a concurrent Dispose cannot free them
+        // while the device reads them.
+        var leases = default(BufferLeases);
+        try
         {
-            Device.Api.ThrowStatus(status, operation);
+            leases.Add(RowPtr);
+            leases.Add(ColIdx);
+            leases.Add(_workspace);
+            GkCsr csr = ToNative("graph");
+            nint ws = _workspace.PointerChecked("workspace");
+            Device.EnsureContext();
+            int status = Device.Api.gk_csr_validate(&csr, (void*)ws, (nuint)_workspace.Length, (void*)stream);
+            if (status != 0)
+            {
+                Device.Api.ThrowStatus(status, operation);
+            }
+        }
+        finally
+        {
+            leases.Dispose();
         }
     }
 

@@ -213,7 +213,7 @@ public sealed unsafe class GraphDevice : IDisposable
         if (Kind == DeviceKind.Emulated)
         {
             long n = Interlocked.Increment(ref s_fakeStreamCounter);
-            return new Stream(this, (nint)(0x5000_0000L + n * 16), null);
+            return new Stream(this, (nint)(0x5000_0000L + n * 16), null, created: true);
         }
 
         EnsureContext();

@@ -156,15 +156,15 @@ public static unsafe class MessagePassing
         }
 
         // Keep every buffer alive for the duration of the native call, even against a concurrent Dispose.
-        Lease leaseRow = default, leaseCol = default, leaseX = default, leaseY = default, leaseW = default, leaseA = default;
+        var leases = default(BufferLeases);
         try
         {
-            leaseRow = new Lease(graph.RowPtr);
-            leaseCol = new Lease(graph.ColIdx);
-            leaseX = new Lease(x);
-            leaseY = new Lease(y);
-            leaseW = new Lease(pw != 0 ? edgeWeight : null);
-            leaseA = new Lease(pa != 0 ? argOut : null);
+            leases.Add(graph.RowPtr);
+            leases.Add(graph.ColIdx);
+            leases.Add(x);
+            leases.Add(y);
+            leases.Add(pw != 0 ? edgeWeight : null);
+            leases.Add(pa != 0 ? argOut : null);
             device.EnsureContext();
             int status = device.Api.gk_spmm(&csr, (int)message, (int)reduce, NativeApi.DtypeF32, features,
                 (void*)px, ldx, (void*)pw, (void*)py, ldy, (void*)pa, ldArg, (void*)ps);
@@ -175,12 +175,7 @@ public static unsafe class MessagePassing
         }
         finally
         {
-            leaseA.Dispose();
-            leaseW.Dispose();
-            leaseY.Dispose();
-            leaseX.Dispose();
-            leaseCol.Dispose();
-            leaseRow.Dispose();
+            leases.Dispose();
         }
     }
 
@@ -299,31 +294,4 @@ public static unsafe class MessagePassing
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowArg(string paramName, string message) => throw new ArgumentException(message, paramName);
-
-    /// <summary>A DangerousAddRef/DangerousRelease pair on a buffer's handle, without allocating.</summary>
-    private struct Lease
-    {
-        private readonly DeviceMemoryHandle? _handle;
-        private bool _added;
-
-        public Lease(DeviceBuffer? buffer)
-        {
-            _handle = null;
-            _added = false;
-            if (buffer is not null)
-            {
-                _handle = buffer.MemoryHandle;
-                _handle.DangerousAddRef(ref _added);
-            }
-        }
-
-        public void Dispose()
-        {
-            if (_added)
-            {
-                _handle!.DangerousRelease();
-                _added = false;
-            }
-        }
-    }
 }

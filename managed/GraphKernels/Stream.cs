@@ -11,13 +11,15 @@ namespace GraphKernels;
 public sealed class Stream : IDisposable
 {
     private readonly CudaObjectHandle? _owned;
+    private readonly bool _created;
     private bool _disposed;
 
-    internal Stream(GraphDevice device, nint handle, CudaObjectHandle? owned)
+    internal Stream(GraphDevice device, nint handle, CudaObjectHandle? owned, bool created = false)
     {
         Device = device;
         Handle = handle;
         _owned = owned;
+        _created = created || owned is not null;
 
         // The emulated library runs every call to completion and accepts only streams it created
         // itself (it checks them), so emulated Stream objects all map to its NULL stream.
@@ -46,16 +48,20 @@ public sealed class Stream : IDisposable
         }
     }
 
-    /// <summary>Destroys an owned stream (cuStreamDestroy_v2); does nothing for non-owning ones.</summary>
+    /// <summary>
+    /// Destroys a stream made by <see cref="GraphDevice.CreateStream"/> (cuStreamDestroy_v2; on the
+    /// emulated device the placeholder is retired the same way, so later use throws
+    /// <see cref="ObjectDisposedException"/>); does nothing for non-owning ones.
+    /// </summary>
     public void Dispose()
     {
-        if (_owned is null)
+        if (!_created)
         {
             return;
         }
 
         _disposed = true;
-        _owned.Dispose();
+        _owned?.Dispose();
     }
 
     /// <inheritdoc/>

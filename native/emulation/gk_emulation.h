@@ -516,6 +516,85 @@ inline double min(double a, float b) { return std::fmin(a, b); }
 inline double max(float a, double b) { return std::fmax(a, b); }
 inline double max(double a, float b) { return std::fmax(a, b); }
 
+// ================================================================== fp16 / bf16 (quantization) ====
+// Software __half and __nv_bfloat16 with the CUDA conversion intrinsics GraphKernels uses, so the
+// same kernel text compiles here. Conversions are bit-exact with the hardware cvt instructions:
+// float -> half/bf16 rounds to nearest, ties to even, keeps subnormals (no flush), overflows to
+// +-inf, and turns any NaN into the canonical 0x7FFF (as cvt.rn.f16.f32 / cvt.rn.bf16.f32 do);
+// half/bf16 -> float is exact. Arithmetic operators are deliberately absent: kernels convert to
+// float, compute in float and convert back, which is also what they do on the GPU.
+struct __half { unsigned short __x; };
+struct __nv_bfloat16 { unsigned short __x; };
+static_assert(sizeof(__half) == 2 && sizeof(__nv_bfloat16) == 2, "16-bit float layout");
+
+namespace gk_emu {
+inline unsigned short f32_to_f16_bits_rn(float f) {
+    std::uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const unsigned short sign = static_cast<unsigned short>((x >> 16) & 0x8000u);
+    const std::uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return 0x7fffu;                          // NaN -> canonical
+    if (ax >= 0x477ff000u) return static_cast<unsigned short>(sign | 0x7c00u);  // >= 65520 -> inf
+    if (ax <= 0x33000000u) return sign;                            // <= 2^-25 -> +-0 (tie to even)
+    std::uint32_t q, rem, half;
+    if (ax < 0x38800000u) {                                        // half subnormal: units of 2^-24
+        const int shift = 126 - static_cast<int>(ax >> 23);        // 14..24
+        const std::uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+        q = m >> shift;
+        rem = m & ((1u << shift) - 1u);
+        half = 1u << (shift - 1);
+    } else {                                                       // normal: rebias 127 -> 15
+        const std::uint32_t r = ax - 0x38000000u;
+        q = r >> 13;
+        rem = r & 0x1fffu;
+        half = 0x1000u;
+    }
+    if (rem > half || (rem == half && (q & 1u))) ++q;              // carries into the exponent
+    return static_cast<unsigned short>(sign | q);
+}
+inline float f16_bits_to_f32(unsigned short h) {
+    const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+    const std::uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    std::uint32_t bits;
+    if (e == 31) {
+        bits = sign | 0x7f800000u | (m << 13);
+    } else if (e == 0) {
+        const float v = static_cast<float>(m) * 5.9604644775390625e-8f;  // m * 2^-24, exact
+        std::memcpy(&bits, &v, 4);
+        bits |= sign;
+    } else {
+        bits = sign | ((e + 112u) << 23) | (m << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+inline unsigned short f32_to_bf16_bits_rn(float f) {
+    std::uint32_t x;
+    std::memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;           // NaN -> canonical
+    return static_cast<unsigned short>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+inline float bf16_bits_to_f32(unsigned short b) {
+    const std::uint32_t bits = static_cast<std::uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+}  // namespace gk_emu
+
+inline __half __float2half_rn(float f) { return __half{::gk_emu::f32_to_f16_bits_rn(f)}; }
+inline __half __float2half(float f) { return __float2half_rn(f); }
+inline float __half2float(__half h) { return ::gk_emu::f16_bits_to_f32(h.__x); }
+inline unsigned short __half_as_ushort(__half h) { return h.__x; }
+inline __half __ushort_as_half(unsigned short u) { return __half{u}; }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16{::gk_emu::f32_to_bf16_bits_rn(f)}; }
+inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
+inline float __bfloat162float(__nv_bfloat16 b) { return ::gk_emu::bf16_bits_to_f32(b.__x); }
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.__x; }
+inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { return __nv_bfloat16{u}; }
+// ================================================================== end of fp16 / bf16 ============
+
 // ------------------------------------------------------------------ loads & stores ----------------
 template <class T> inline T __ldg(const T* p) { return *p; }
 template <class T> inline T __ldca(const T* p) { return *p; }

@@ -154,9 +154,270 @@ GK_API gk_status gk_spmm(const gk_csr* csr, int32_t message, int32_t reduce, int
                          void* y, int64_t ldy, void* arg_out, int64_t ld_arg, void* stream);
 
 /* ---------------------------------------------------------------- force/stress readout ----- */
+/*
+ * Fused force/stress readout for a batch of atomic structures (docs/force_stress.md).
+ *
+ * Edge e = (src i, dst j) with r_e = x_j - x_i + S_e . L_b (rows of the cell L_b are lattice
+ * vectors, S_e the integer image shift). From a per-edge quantity g_e, in one pass:
+ *   F_i     = sum_{e: src=i} g_e - sum_{e: dst=i} g_e                     [N,3] fp32
+ *   Sigma_b = sum_{e in b} r_e (x) g_e   (fp64)                            per structure b
+ *   stress  = Sigma_b / V_b  (ASE sign, eV/A^3; V_b = |det L_b|; 0 for non-periodic structures)
+ *   virial  = -Sigma_b       (LAMMPS sign, eV; GK_FS_VIRIAL)
+ *   per-atom virial W_i = -1/2 sum_{e: src=i or dst=i} r_e (x) g_e  (LAMMPS convention, eV)
+ * Deterministic (default): no atomics, bitwise identical run to run. GK_FS_FAST: atomics,
+ * not reproducible in the last bits. The backward (gk_force_stress_backward) is a pure per-edge
+ * gather, always deterministic.
+ */
+
+/** What the per-edge quantity is. */
+typedef enum gk_fs_mode {
+    GK_FS_CONSERVATIVE = 0,  /* edge_quantity = g_e = dE/dr_e, [E,3]                    */
+    GK_FS_DIRECT = 1         /* edge_quantity = s_e, [E]; g_e = s_e r_e/|r_e| (0 if r_e = 0) */
+} gk_fs_mode;
+
+/** How each 3x3 tensor (stress/virial per structure, virial per atom) is written. */
+typedef enum gk_fs_layout {
+    GK_FS_TENSOR = 0,          /* 9 values, row-major 3x3, as accumulated (not symmetrised)  */
+    GK_FS_VOIGT_ASE = 1,       /* xx yy zz yz xz xy; off-diagonals (t_ab + t_ba) / 2          */
+    GK_FS_VOIGT_LAMMPS = 2,    /* xx yy zz xy xz yz                                          */
+    GK_FS_VOIGT_SEVENNET = 3   /* xx yy zz xy yz zx (order only: the sign stays as selected) */
+} gk_fs_layout;
+
+/** Flags of gk_force_stress_readout (bitwise or). */
+typedef enum gk_fs_flags {
+    GK_FS_VIRIAL = 1,  /* write the virial -Sigma (eV) instead of the stress                       */
+    GK_FS_GPA = 2,     /* stress in GPa (x 160.21766208) instead of eV/A^3                         */
+    GK_FS_FAST = 4     /* atomics (fp32 forces, one fp64 atomic per block/graph/component for the
+                          stress): NOT bitwise reproducible run to run; readout only              */
+} gk_fs_flags;
+
+/**
+ * Batch topology (device pointers; every index array of index_type). Atoms of structure b are
+ * [graph_atom_ptr[b], graph_atom_ptr[b+1]). Edges are sorted by source atom: the out-edges of atom
+ * i are [src_ptr[i], src_ptr[i+1]) and edge_src[e] repeats that; since atoms are grouped by
+ * structure, edges are then sorted by structure too (the per-graph edge pointer is
+ * src_ptr[graph_atom_ptr[b]]). Edges with destination i are dst_perm[dst_ptr[i] ..
+ * dst_ptr[i+1]-1], in increasing edge order. Both endpoints of an edge are in the same structure.
+ * gk_force_stress_validate checks all of this on the device; the readout trusts it.
+ */
+typedef struct gk_fs_topology {
+    int64_t num_atoms;          /* N */
+    int64_t num_edges;          /* E */
+    int64_t num_graphs;         /* B */
+    int32_t index_type;         /* gk_index_type */
+    int32_t reserved;           /* must be 0 */
+    const void* graph_atom_ptr; /* [B + 1] */
+    const void* src_ptr;        /* [N + 1] */
+    const void* edge_src;       /* [E] */
+    const void* edge_dst;       /* [E] */
+    const void* dst_ptr;        /* [N + 1] */
+    const void* dst_perm;       /* [E] */
+} gk_fs_topology;
+
+/**
+ * Geometry (device pointers, fp32). Either edge_vec [E,3] = r_e, with positions and shifts NULL;
+ * or edge_vec NULL and r_e = (x[dst] - x[src]) + S_e . L_b computed in the kernel from positions
+ * [N,3], shifts [E,3] (integer-valued image shifts as floats) and cell. cell [B,3,3] (rows are
+ * lattice vectors) is required for stress and with positions; it may be NULL for virial-only
+ * output from edge_vec. periodic [B] (0 = not periodic: stress 0, no volume needed) may be NULL
+ * (every structure periodic).
+ */
+typedef struct gk_fs_geometry {
+    const float* edge_vec;
+    const float* positions;
+    const float* shifts;
+    const float* cell;
+    const uint8_t* periodic;
+} gk_fs_geometry;
+
+/** Workspace gk_force_stress_readout needs with a stress output: 9 * num_atoms doubles
+ *  (deterministic), 9 * num_graphs doubles with GK_FS_FAST in flags. */
+GK_API gk_status gk_force_stress_workspace_size(const gk_fs_topology* topology, uint32_t flags,
+                                                size_t* bytes);
+
+/** Workspace gk_force_stress_validate needs, in bytes (small, constant). */
+GK_API gk_status gk_force_stress_validate_workspace_size(size_t* bytes);
+
+/**
+ * Checks a topology (and, if geometry is not NULL, its cells) on the device: pointer arrays
+ * non-decreasing from 0 to their totals, edges sorted by source and consistent with src_ptr, every
+ * index in range, no edge joining two structures, dst_perm/dst_ptr exactly the edges by
+ * destination; cells finite, periodic cells with non-zero volume (|det L| > 1e-12 |a||b||c|).
+ * GK_ERROR_INVALID_GRAPH (topology) or GK_ERROR_INVALID_ARGUMENT (cell) naming the first bad entry.
+ * workspace: at least gk_force_stress_validate_workspace_size bytes, 8-byte aligned.
+ * SYNCHRONISES the stream (it reads the verdict back).
+ */
+GK_API gk_status gk_force_stress_validate(const gk_fs_topology* topology,
+                                          const gk_fs_geometry* geometry, void* workspace,
+                                          size_t workspace_bytes, void* stream);
+
+/**
+ * The readout. mode: gk_fs_mode; edge_quantity: [E,3] (conservative) or [E] (direct);
+ * layout: gk_fs_layout of stress and atom_virial; flags: gk_fs_flags.
+ * forces [N,3]: fully overwritten. stress: NULL (forces only) or [B, 9|6]. atom_virial: NULL or
+ * [N, 9|6]. workspace: gk_force_stress_workspace_size bytes, 8-byte aligned, when stress is not
+ * NULL (otherwise ignored). Outputs must not overlap each other or the inputs.
+ * Topology contents and cells are trusted (run gk_force_stress_validate once per neighbour list);
+ * values (positions, g_e, s_e) are not checked. Stream-ordered, no synchronisation.
+ */
+GK_API gk_status gk_force_stress_readout(const gk_fs_topology* topology,
+                                         const gk_fs_geometry* geometry, int32_t mode,
+                                         const float* edge_quantity, int32_t layout,
+                                         uint32_t flags, float* forces, float* stress,
+                                         float* atom_virial, void* workspace,
+                                         size_t workspace_bytes, void* stream);
+
+/**
+ * Backward of gk_force_stress_readout (first order; a pure per-edge gather, no atomics, bitwise
+ * reproducible, no workspace). topology, geometry, mode, edge_quantity, layout and flags are those
+ * of the forward (GK_FS_FAST is refused: the gradient does not depend on the reduction order).
+ * grad_forces: G = dL/dF, [N,3], or NULL (zero). grad_stress: H = dL/d(stress output) [B, 9|6] in
+ * the forward's layout, flags and units (the gradient of exactly what the forward wrote: a Voigt
+ * off-diagonal slot h gives h/2 to both (a,b) and (b,a); GK_FS_GPA folds 160.21766208, stress
+ * folds 1/V_b, non-periodic structures give 0, GK_FS_VIRIAL folds -1), or NULL (zero). With
+ * K_b = (that factor) x H_b as a 3x3:
+ *   u_e = dL/dg_e = G[src] - G[dst] + K_b^T r_e
+ *   conservative: grad_quantity [E,3] = u_e;   direct: grad_quantity [E] = dL/ds_e = u_e . r_e/|r_e|
+ *   grad_edge_vec (NULL or [E,3]) = dL/dr_e = K_b g_e  (+ (s_e/|r_e|)(u_e - (u_e . r^_e) r^_e) direct)
+ * dL/dr_e is per edge whatever the geometry source (chain to positions/cell yourself: dL/dx_dst
+ * += dL/dr_e, dL/dx_src -= dL/dr_e). The dependence of V_b on the cell is not differentiated. The
+ * per-atom virial has no backward. Outputs must not overlap each other or the inputs. The cell is
+ * needed when grad_stress is given for a stress (not virial) output, and with positions.
+ */
+GK_API gk_status gk_force_stress_backward(const gk_fs_topology* topology,
+                                          const gk_fs_geometry* geometry, int32_t mode,
+                                          const float* edge_quantity, int32_t layout,
+                                          uint32_t flags, const float* grad_forces,
+                                          const float* grad_stress, float* grad_quantity,
+                                          float* grad_edge_vec, void* stream);
+/**
+ * BENCHMARK BASELINE ONLY (issue 5; kernels/force_stress_unfused.cuh): the readout as the unfused
+ * three-launch sequence, for bench/GraphKernels.Bench/ForceStressBenchmark.cs. Direct mode with
+ * edge vectors given: launch 1 writes g_e = s_e r_e/|r_e| to g [E,3], launch 2 scatters forces with
+ * fp32 atomics (forces zeroed first, NOT bitwise reproducible), launch 3 reduces stress per graph.
+ * topology: as for gk_force_stress_readout (only graph_atom_ptr, src_ptr, edge_src, edge_dst are
+ * read; contents trusted). edge_vec [E,3], s [E], cell [B,3,3] (every structure periodic). Outputs:
+ * g [E,3] (scratch, overwritten), forces [N,3], stress [B,9] (3x3 row-major, eV/A^3, ASE sign).
+ * Use gk_force_stress_readout for real work.
+ */
+GK_API gk_status gk_force_stress_unfused_baseline(const gk_fs_topology* topology,
+                                                  const float* edge_vec, const float* cell,
+                                                  const float* s, float* g, float* forces,
+                                                  float* stress, void* stream);
 /* (end of force/stress section) */
 
 /* ---------------------------------------------------------------- quantization ------------- */
+/*
+ * Block-wise activation quantization (docs/quantization.md is the full definition).
+ *
+ * The logical [rows, cols] input (row-major, leading dimension ld >= cols) is read in flat order
+ * i = r * cols + c and cut into blocks of B consecutive elements (the last may be partial). Block j
+ * stores words_per_block = B * bits / 32 uint32 words of codes, LSB-first (element e of the block
+ * has its code in word j * W + e * bits / 32 at bit (e * bits) % 32; padding codes are 0), and one
+ * zero and one step (fp32, or bf16 bits as uint16). Dequantized value: zero + step * t[code], with
+ * levels t_0 = 0 < ... < t_L = L (L = 2^bits - 1; uniform t_k = k, or the i-EXACT INT2 levels
+ * {0, a, 3 - a, 3}, or a caller table). Statistics: zero = min (rounded down to bf16 for bf16
+ * stats), step >= (max - zero) / L (rounded up), quantization uses the stored values, so
+ * dequantization is unbiased. Stochastic rounding: code = k + [u < p] with u from
+ * Philox4x32-10 keyed on (seed, offset, flat element index): the result does not depend on the
+ * launch configuration. A block with a NaN/Inf element (or whose max - min overflows fp32) is
+ * poisoned: zero = step = NaN, codes 0, dequantization gives NaN.
+ */
+
+/** Level placement. */
+typedef enum gk_quant_levels {
+    GK_QUANT_LEVELS_UNIFORM = 0,    /* t_k = k                                                     */
+    GK_QUANT_LEVELS_CLIPNORM2 = 1,  /* bits = 2 only: {0, a, 3 - a, 3}, a = alpha or alpha(B)      */
+    GK_QUANT_LEVELS_TABLE = 2       /* caller's level_table: 2^bits floats, t_0 = 0 < ... < t_L = L */
+} gk_quant_levels;
+
+/** What to quantize and how. Zero-initialise, then set the fields (0 picks the defaults noted). */
+typedef struct gk_quant_desc {
+    int64_t rows;               /* >= 0                                                       */
+    int64_t cols;               /* >= 0                                                       */
+    int64_t ld;                 /* leading dimension of the input, >= cols; 0 = cols          */
+    int32_t bits;               /* 1, 2, 4 or 8                                               */
+    int32_t block;              /* B: multiple of 32 in [32, 8192]; 0 = 1024                  */
+    int32_t dtype;              /* gk_dtype of the input: F32, F16 or BF16                    */
+    int32_t stats_dtype;        /* gk_dtype of zero/step: F32 (0, default) or BF16            */
+    int32_t levels;             /* gk_quant_levels                                            */
+    float alpha;                /* CLIPNORM2: in (0, 1.5); <= 0 = alpha(B) of i-EXACT's fit   */
+    const float* level_table;   /* TABLE: 2^bits floats in HOST memory, read during the call  */
+    int32_t max_grid;           /* 0 = automatic; > 0 caps the grid (tuning/testing; the
+                                   output does not depend on it)                              */
+    int32_t reserved;           /* must be 0                                                  */
+} gk_quant_desc;
+
+/** Sizes of a quantized tensor, from gk_quant_plan (nothing is allocated by the library). */
+typedef struct gk_quant_layout {
+    int64_t num_blocks;         /* ceil(rows * cols / B)                                      */
+    int64_t words_per_block;    /* B * bits / 32                                              */
+    int64_t packed_bytes;       /* num_blocks * words_per_block * 4                           */
+    int64_t stats_bytes;        /* bytes of zero (and again of step): num_blocks * 4 or * 2   */
+    int64_t total_bytes;        /* packed_bytes + 2 * stats_bytes                             */
+    int64_t input_bytes;        /* rows * cols * sizeof(dtype) (dense)                        */
+    int32_t block;              /* effective B                                                */
+    float alpha;                /* effective a for CLIPNORM2 (0 otherwise)                    */
+} gk_quant_layout;
+
+/** i-EXACT's fitted alpha(B) = 0.83162565 + 0.02993653 ln(116.05528511 B) + 1.225e-5 B
+ *  - 0.00171617 sqrt(B), B clamped to [4, 2047], computed in double and rounded to float. */
+GK_API float gk_quant_alpha(int32_t block);
+
+/** Validates desc and fills *layout. Host-only, no device work. */
+GK_API gk_status gk_quant_plan(const gk_quant_desc* desc, gk_quant_layout* layout);
+
+/**
+ * Quantizes x ([rows, cols] of desc->dtype, leading dimension desc->ld) into packed
+ * (packed_bytes), zero and step (num_blocks each, stats_dtype). Reads x once. seed and offset
+ * select the random stream (change offset per call; the same (seed, offset) gives the same bytes).
+ * Outputs must not overlap each other or x.
+ */
+GK_API gk_status gk_quant_quantize(const gk_quant_desc* desc, const void* x, uint32_t* packed,
+                                   void* zero, void* step, uint64_t seed, uint64_t offset,
+                                   void* stream);
+
+/**
+ * y[r, c] = zero[j] + step[j] * t[code of element i = r * cols + c], rounded to out_dtype
+ * (F32, F16 or BF16), leading dimension ld_out >= cols (0 = cols). desc describes the quantized
+ * tensor as it was quantized (desc->dtype and desc->ld are not used).
+ */
+GK_API gk_status gk_quant_dequantize(const gk_quant_desc* desc, const uint32_t* packed,
+                                     const void* zero, const void* step, int32_t out_dtype,
+                                     void* y, int64_t ld_out, void* stream);
+
+/*
+ * Random projection (EXACT, Liu et al. ICLR 2022): R in {+1/sqrt(K), -1/sqrt(K)}^{D x K}, a seeded
+ * Rademacher matrix generated on the fly from Philox (never stored): entry (d, c) is negative iff
+ * bit e = d * K + c is set, bit e being bit (e % 32) of word (e / 32) % 4 of
+ * Philox4x32-10(counter = (e / 128, 0, 0x52505247, 0xFFFFFFFF), key = (lo(seed), hi(seed))).
+ * E[R R^T] = I exactly on the diagonal (K * 1/K) and 0 off it, so x R R^T is an unbiased
+ * reconstruction of x (per-element variance (|x|^2 - x_d^2) / K).
+ * gk_quant_project: p[r, :] = x[r, :] R ([rows, D] -> [rows, K]); gk_quant_unproject:
+ * x_hat[r, :] = p[r, :] R^T ([rows, K] -> [rows, D]). fp32, sums in ascending index order, then one
+ * multiplication by fp32(1/sqrt(K)): the bytes depend only on the input and the seed.
+ */
+typedef struct gk_quant_proj_desc {
+    int64_t rows;               /* >= 0                                                       */
+    int32_t dim;                /* D >= 1 (the activation's width)                            */
+    int32_t proj_dim;           /* K >= 1 (EXACT: D / 8); dim * proj_dim <= 262144            */
+    uint64_t seed;              /* selects R (use a new seed per saved activation)            */
+    int32_t max_grid;           /* 0 = automatic; > 0 caps the grid (the output does not depend on it) */
+    int32_t reserved;           /* must be 0                                                  */
+} gk_quant_proj_desc;
+
+/** fp32(1 / sqrt(proj_dim)), the magnitude of R's entries (0 for proj_dim < 1). */
+GK_API float gk_quant_projection_scale(int32_t proj_dim);
+
+/** p = x R: x [rows, dim] fp32 with leading dimension ld_x (0 = dim), p [rows, proj_dim] with
+ *  ld_p (0 = proj_dim). x and p must not overlap. */
+GK_API gk_status gk_quant_project(const gk_quant_proj_desc* desc, const float* x, int64_t ld_x,
+                                  float* p, int64_t ld_p, void* stream);
+
+/** x_hat = p R^T: p [rows, proj_dim] fp32 with ld_p (0 = proj_dim), x_hat [rows, dim] with ld_x
+ *  (0 = dim). Same desc (and seed) as the projection. p and x_hat must not overlap. */
+GK_API gk_status gk_quant_unproject(const gk_quant_proj_desc* desc, const float* p, int64_t ld_p,
+                                    float* x_hat, int64_t ld_x, void* stream);
 /* (end of quantization section) */
 
 #ifdef __cplusplus

@@ -129,13 +129,32 @@ GK_API gk_status gk_spmm(const gk_csr* csr, int32_t message, int32_t reduce, int
         if (s != GK_SUCCESS) return s;
     }
 
-    // Outputs must not overlap inputs (the kernel reads X while other rows of Y are written).
-    const int64_t y_bytes = gk::matrix_bytes(rows, feat, ldy, sizeof(float));
-    if (gk::overlaps(y, y_bytes, x, gk::matrix_bytes(nnz > 0 ? cols : 0, feat, ldx, sizeof(float))))
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: y overlaps x; in-place SpMM is not supported",
-                        kOp);
-    if (arg_out != nullptr &&
-        gk::overlaps(arg_out, gk::matrix_bytes(rows, feat, ld_arg, isz), y, y_bytes))
+    // Outputs must not overlap inputs (the kernel reads X, the weights and the graph while other
+    // rows of Y are written) nor each other.
+    struct Extent {
+        const char* name;
+        const void* p;
+        int64_t bytes;
+    };
+    const int64_t isz64 = static_cast<int64_t>(isz);
+    const Extent inputs[] = {
+        {"x", x, gk::matrix_bytes(nnz > 0 ? cols : 0, feat, ldx, sizeof(float))},
+        {"edge_weight", edge_weight, nnz * static_cast<int64_t>(sizeof(float))},
+        {"csr->row_ptr", csr->row_ptr, (rows + 1) * isz64},
+        {"csr->col_idx", csr->col_idx, nnz * isz64},
+    };
+    const Extent outputs[] = {
+        {"y", y, gk::matrix_bytes(rows, feat, ldy, sizeof(float))},
+        {"arg_out", arg_out, arg_out != nullptr ? gk::matrix_bytes(rows, feat, ld_arg, isz) : 0},
+    };
+    for (const Extent& out : outputs) {
+        for (const Extent& in : inputs)
+            if (gk::overlaps(out.p, out.bytes, in.p, in.bytes))
+                return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                                "%s: %s overlaps %s; in-place SpMM is not supported", kOp, out.name,
+                                in.name);
+    }
+    if (gk::overlaps(outputs[0].p, outputs[0].bytes, outputs[1].p, outputs[1].bytes))
         return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: arg_out overlaps y", kOp);
 
     if (rows == 0) return GK_SUCCESS;

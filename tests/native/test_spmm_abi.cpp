@@ -245,6 +245,12 @@ static void test_bad_arguments() {
     call("arg_out must be NULL", GK_ERROR_INVALID_ARGUMENT, &c, 0, 0, 0, 4, x.data(), 4, nullptr, y.data(), 4, arg.data(), 4);
     call("ld_arg", GK_ERROR_INVALID_ARGUMENT, &c, 0, 2, 0, 4, x.data(), 4, nullptr, y.data(), 4, arg.data(), 1);
     call("y overlaps x", GK_ERROR_INVALID_ARGUMENT, &c, 0, 0, 0, 4, y.data(), 4, nullptr, y.data() + 2, 4, nullptr, 0);
+    call("y overlaps edge_weight", GK_ERROR_INVALID_ARGUMENT, &c, 1, 0, 0, 4, x.data(), 4, y.data() + 6, y.data(), 4, nullptr, 0);
+    call("arg_out overlaps x", GK_ERROR_INVALID_ARGUMENT, &c, 0, 2, 0, 4, x.data(), 4, nullptr, y.data(), 4, x.data() + 2, 4);
+    std::vector<float> scratch(16, 0.f);
+    gk_csr c3 = c;
+    c3.col_idx = scratch.data() + 2;  // the graph's columns inside y's extent (values are never read)
+    call("y overlaps csr->col_idx", GK_ERROR_INVALID_ARGUMENT, &c3, 0, 0, 0, 4, x.data(), 4, nullptr, scratch.data(), 4, nullptr, 0);
     call("x (", GK_ERROR_INVALID_ARGUMENT, &c, 0, 0, 0, 4,
          reinterpret_cast<const float*>(reinterpret_cast<const char*>(x.data()) + 1), 4, nullptr, y.data(), 4, nullptr, 0);
     gk_csr c2 = c;

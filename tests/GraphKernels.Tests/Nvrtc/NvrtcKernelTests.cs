@@ -111,6 +111,18 @@ public sealed class NvrtcKernelTests
             var names = group.Select(e => e.Expression).ToList();
             string source = $"#include \"{header}\"\n";
             var options = new List<string> { "--std=c++17", $"-arch={arch}", "-I" + RepoPaths.Kernels };
+            // Kernels using __half / __nv_bfloat16 include cuda_fp16.h / cuda_bf16.h, which NVRTC 11.8
+            // finds only through the toolkit's include folder (DESIGN.md, toolchain notes).
+            string? toolkitInclude = NvrtcCompiler.FindToolkitIncludeDirectory(out string searched);
+            if (toolkitInclude is not null)
+            {
+                options.Add("-I" + toolkitInclude);
+            }
+            else if (File.ReadAllText(Path.Combine(RepoPaths.Kernels, header)).Contains("cuda_fp16.h", StringComparison.Ordinal))
+            {
+                Assert.Fail($"kernels/{header} needs cuda_fp16.h but no toolkit include folder was found (searched {searched})");
+            }
+
             NvrtcResult result;
             try
             {
