@@ -1,27 +1,23 @@
 using System;
 using BenchmarkDotNet.Attributes;
+using GraphKernels.BenchData;
 
 namespace GraphKernels.Bench;
 
 /// <summary>
 /// Block-wise quantize (fp32 -> codes + fp32 stats, one read of the input) and dequantize (codes ->
-/// fp32) of a [rows, 128] activation, against a same-size copy measured in the same process as the
-/// baseline (BenchmarkDotNet's Ratio column is then the time relative to the copy; the byte model
-/// of docs/quantization.md gives the ideal ratio: quantize moves (4 + bits/8 + 8/B) bytes per
-/// element against the copy's 4 + 4, so ~0.53 of the copy's time for INT2 at the bandwidth limit).
-/// The copy baseline is a host memcpy of the same bytes on the emulated device (labelled: the
-/// emulated device is the CPU, not a GPU); the library has no public device-to-device copy yet, so
-/// on a CUDA device the baseline row reports the same host memcpy and the ratio is not meaningful.
+/// fp32) of a [rows, 128] N(0, 1) activation. Bytes (ByteModel.BlockQuantize): N·F·4 +
+/// ⌈N·F/B⌉·(B·b/8 + 8); the shared traffic columns give GB/s and the fraction of a same-size
+/// device-to-device copy measured in the same process (BenchSupport), so at the bandwidth limit
+/// INT2 quantize moves about 4.26 bytes per element against a copy's 2 × 4.26.
 /// </summary>
 [Config(typeof(BenchConfig))]
-public class QuantizationBenchmark
+public class QuantizationBenchmark : ITrafficBenchmark
 {
     private GraphDevice _device = null!;
     private DeviceBuffer<float> _x = null!;
     private DeviceBuffer<float> _y = null!;
     private QuantizedTensor _q = null!;
-    private float[] _hostA = null!;
-    private float[] _hostB = null!;
     private ulong _offset;
 
     /// <summary>Rows of the [rows, 128] activation (2^15 rows = 2^22 elements, 16 MiB of fp32).</summary>
@@ -50,8 +46,6 @@ public class QuantizationBenchmark
         var options = new QuantizationOptions { Bits = Bits, BlockSize = 1024, Levels = Bits == 2 ? QuantLevels.ClipNormal2 : QuantLevels.Uniform };
         _q = Quantization.Allocate(_device, Rows, 128, options);
         Quantization.QuantizeInto(_x, _q, 1, 0);
-        _hostA = host;
-        _hostB = new float[n];
         Console.WriteLine($"// device: {_device.Name} [{_device.Kind}]{(_device.Kind == DeviceKind.Emulated ? " (emulated on the CPU: not GPU speed)" : string.Empty)}");
         Console.WriteLine($"// plan: {_q.Plan.TotalBytes} bytes for {_q.Plan.InputBytes} input bytes ({_q.CompressionRatio:F2}x)");
     }
@@ -66,9 +60,12 @@ public class QuantizationBenchmark
         _device.Dispose();
     }
 
-    /// <summary>Same-size copy (input bytes read and written once).</summary>
-    [Benchmark(Baseline = true)]
-    public void Copy() => _hostA.AsSpan().CopyTo(_hostB);
+    /// <inheritdoc/>
+    public BenchCaseInfo? Describe(string method)
+    {
+        string op = method == nameof(Dequantize) ? $"block_dequantize_int{Bits}" : $"block_quantize_int{Bits}";
+        return new BenchCaseInfo("quantization", op, $"normal[{Rows},128]", 128, "fp32", ByteModel.BlockQuantize(Rows, 128, Bits, 1024, 4));
+    }
 
     /// <summary>fp32 -> packed codes + stats (a new offset each call).</summary>
     [Benchmark]

@@ -79,6 +79,24 @@ public static class ByteModel
             "N·F·s (X) + N·⌈F·b/8⌉ (codes) + 8·N (min, scale)");
 
     /// <summary>
+    /// Block-wise b-bit quantization of X[N,F] (GraphKernels' own layout, docs/quantization.md):
+    /// reads N·F·s, writes the packed codes ⌈N·F/B⌉·B·b/8 and two fp32 per block (zero, step) =
+    /// 8·⌈N·F/B⌉. Dequantization moves the same bytes the other way. FLOPs ≈ 4·N·F.
+    /// </summary>
+    /// <param name="rows">N.</param>
+    /// <param name="features">F.</param>
+    /// <param name="bits">b.</param>
+    /// <param name="block">B, elements per block (a multiple of 32).</param>
+    /// <param name="valueBytes">s of the activations.</param>
+    /// <returns>The traffic.</returns>
+    public static Traffic BlockQuantize(long rows, long features, int bits, int block, int valueBytes)
+    {
+        long blocks = ((rows * features) + block - 1) / block;
+        return new((rows * features * valueBytes) + (blocks * block * bits / 8) + (8 * blocks), 4 * rows * features,
+            "N·F·s (X) + ⌈N·F/B⌉·B·b/8 (codes) + 8·⌈N·F/B⌉ (zero, step)");
+    }
+
+    /// <summary>
     /// The traffic of a (family, op) on a dataset at width F, for every op the peers run; null when
     /// the op has no memory-bound floor (e.g. autograd through an energy model).
     /// </summary>
