@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using BenchmarkDotNet.Attributes;
+using GraphKernels.BenchData;
 
 namespace GraphKernels.Bench;
 
@@ -19,7 +20,7 @@ namespace GraphKernels.Bench;
 /// emulation times, not GPU figures, and are labelled so.
 /// </summary>
 [Config(typeof(BenchConfig))]
-public class ForceStressBenchmark
+public class ForceStressBenchmark : ITrafficBenchmark
 {
     private GraphDevice _device = null!;
     private ForceStressTopology _topo = null!;
@@ -46,6 +47,20 @@ public class ForceStressBenchmark
     /// <summary>Out-edges per atom (mean degree E/N).</summary>
     [Params(32)]
     public int Degree { get; set; }
+
+    /// <inheritdoc/>
+    public BenchCaseInfo? Describe(string method)
+    {
+        string op = method switch
+        {
+            nameof(Unfused) => "readout_direct_unfused",
+            nameof(FusedFast) => "readout_direct_fast",
+            _ => "readout_direct_fused",
+        };
+        long n = (long)Structures * AtomsPerStructure;
+        return new BenchCaseInfo("forcestress", op, $"synthetic[B={Structures},n={AtomsPerStructure},deg={Degree}]", 3, "fp32",
+            ByteModel.ForceStressDirect(n, n * Degree, Structures));
+    }
 
     /// <summary>Builds the batch, the topology and the buffers.</summary>
     [GlobalSetup]

@@ -79,6 +79,23 @@ public static class ByteModel
             "N·F·s (X) + N·⌈F·b/8⌉ (codes) + 8·N (min, scale)");
 
     /// <summary>
+    /// Direct-mode force/stress readout from given edge vectors r_e [E,3] and scalars s_e [E]
+    /// (ForceStressBenchmark), compulsory traffic with int32 indices: reads r (12·E), s (4·E), the
+    /// by-source and by-destination CSR pointers (2·4·(N+1)), the destination permutation (4·E),
+    /// cells (36·B) and the int64 atom pointer (8·(B+1)); writes forces (12·N) and the 3×3 stress
+    /// (36·B). The same floor for the fused, fast and unfused variants: the unfused sequence moves
+    /// g_e [E,3] three more times (write, two reads) on top of it. FLOPs ≈ 30·E.
+    /// </summary>
+    /// <param name="atoms">N.</param>
+    /// <param name="edges">E.</param>
+    /// <param name="structures">B.</param>
+    /// <returns>The traffic.</returns>
+    public static Traffic ForceStressDirect(long atoms, long edges, long structures)
+        => new((16 * edges) + (8 * (atoms + 1)) + (4 * edges) + (36 * structures) + (8 * (structures + 1)) + (12 * atoms) + (36 * structures),
+            30 * edges,
+            "16·E (r, s) + 8·(N+1) (CSR pointers) + 4·E (permutation) + 36·B + 8·(B+1) (cells, offsets) + 12·N (F) + 36·B (σ)");
+
+    /// <summary>
     /// Block-wise b-bit quantization of X[N,F] (GraphKernels' own layout, docs/quantization.md):
     /// reads N·F·s, writes the packed codes ⌈N·F/B⌉·B·b/8 and two fp32 per block (zero, step) =
     /// 8·⌈N·F/B⌉. Dequantization moves the same bytes the other way. FLOPs ≈ 4·N·F.
