@@ -508,6 +508,26 @@ cudaError_t run_unfused(const gk_fs_topology& t, const float* edge_vec, const fl
 
 }  // namespace
 
+namespace {
+
+// The enum arguments the readout and its backward share.
+gk_status check_mode_layout_flags(const char* op, int32_t mode, int32_t layout, uint32_t flags) {
+    if (mode != GK_FS_CONSERVATIVE && mode != GK_FS_DIRECT)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: mode = %d is not a gk_fs_mode (0 = conservative, 1 = direct)", op, mode);
+    if (layout < GK_FS_TENSOR || layout > GK_FS_VOIGT_SEVENNET)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: layout = %d is not a gk_fs_layout (0 = 3x3, 1 = Voigt ASE, 2 = Voigt "
+                        "LAMMPS, 3 = Voigt SevenNet)",
+                        op, layout);
+    if ((flags & ~kKnownFlags) != 0)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: flags = 0x%x has unknown bits 0x%x", op,
+                        flags, flags & ~kKnownFlags);
+    return GK_SUCCESS;
+}
+
+}  // namespace
+
 extern "C" {
 
 GK_API gk_status gk_force_stress_workspace_size(const gk_fs_topology* topology, uint32_t flags,
@@ -573,17 +593,8 @@ GK_API gk_status gk_force_stress_readout(const gk_fs_topology* topology,
     if (s != GK_SUCCESS) return s;
     const gk_fs_topology& t = *topology;
     const int64_t N = t.num_atoms, E = t.num_edges, B = t.num_graphs;
-    if (mode != GK_FS_CONSERVATIVE && mode != GK_FS_DIRECT)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: mode = %d is not a gk_fs_mode (0 = conservative, 1 = direct)", op, mode);
-    if (layout < GK_FS_TENSOR || layout > GK_FS_VOIGT_SEVENNET)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: layout = %d is not a gk_fs_layout (0 = 3x3, 1 = Voigt ASE, 2 = Voigt "
-                        "LAMMPS, 3 = Voigt SevenNet)",
-                        op, layout);
-    if ((flags & ~kKnownFlags) != 0)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: flags = 0x%x has unknown bits 0x%x", op,
-                        flags, flags & ~kKnownFlags);
+    s = check_mode_layout_flags(op, mode, layout, flags);
+    if (s != GK_SUCCESS) return s;
     if ((flags & GK_FS_VIRIAL) != 0 && (flags & GK_FS_GPA) != 0)
         return gk::fail(GK_ERROR_INVALID_ARGUMENT,
                         "%s: flags = 0x%x combines GK_FS_VIRIAL and GK_FS_GPA; the virial is in eV, "
@@ -698,17 +709,8 @@ GK_API gk_status gk_force_stress_backward(const gk_fs_topology* topology,
     if (s != GK_SUCCESS) return s;
     const gk_fs_topology& t = *topology;
     const int64_t N = t.num_atoms, E = t.num_edges, B = t.num_graphs;
-    if (mode != GK_FS_CONSERVATIVE && mode != GK_FS_DIRECT)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: mode = %d is not a gk_fs_mode (0 = conservative, 1 = direct)", op, mode);
-    if (layout < GK_FS_TENSOR || layout > GK_FS_VOIGT_SEVENNET)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: layout = %d is not a gk_fs_layout (0 = 3x3, 1 = Voigt ASE, 2 = Voigt "
-                        "LAMMPS, 3 = Voigt SevenNet)",
-                        op, layout);
-    if ((flags & ~kKnownFlags) != 0)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: flags = 0x%x has unknown bits 0x%x", op,
-                        flags, flags & ~kKnownFlags);
+    s = check_mode_layout_flags(op, mode, layout, flags);
+    if (s != GK_SUCCESS) return s;
     if ((flags & GK_FS_FAST) != 0)
         return gk::fail(GK_ERROR_INVALID_ARGUMENT,
                         "%s: flags = 0x%x has GK_FS_FAST, which selects the forward's reduction; "

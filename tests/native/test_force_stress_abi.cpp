@@ -14,18 +14,7 @@
 
 #include "graphkernels.h"
 
-static int g_failures = 0;
-static int g_checks = 0;
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        ++g_checks;                                                             \
-        if (!(cond)) {                                                          \
-            ++g_failures;                                                       \
-            std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            std::fprintf(stderr, __VA_ARGS__);                                  \
-            std::fprintf(stderr, "\n");                                         \
-        }                                                                       \
-    } while (0)
+#include "abi_check.h"
 
 struct Edge {
     int64_t src, dst;
@@ -468,6 +457,5 @@ int main() {
     test_bad_arguments();
     test_validate();
     test_matrix();
-    std::printf("%d checks, %d failures\n", g_checks, g_failures);
-    return g_failures == 0 ? 0 : 1;
+    return check_summary();
 }

@@ -13,18 +13,7 @@
 
 #include "graphkernels.h"
 
-static int g_failures = 0;
-static int g_checks = 0;
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        ++g_checks;                                                             \
-        if (!(cond)) {                                                          \
-            ++g_failures;                                                       \
-            std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            std::fprintf(stderr, __VA_ARGS__);                                  \
-            std::fprintf(stderr, "\n");                                         \
-        }                                                                       \
-    } while (0)
+#include "abi_check.h"
 
 static gk_quant_desc desc(int64_t rows, int64_t cols, int64_t ld, int bits, int block) {
     gk_quant_desc d;
@@ -292,6 +281,5 @@ int main() {
     poison_and_partial();
     bad_arguments();
     projection();
-    std::printf("%d checks, %d failures\n", g_checks, g_failures);
-    return g_failures == 0 ? 0 : 1;
+    return check_summary();
 }

@@ -35,27 +35,11 @@ public sealed class PtxasBudgetTests
     [OneTimeSetUp]
     public void BuildAndMeasure()
     {
-        string? nvcc = ProcessRunner.Which("nvcc", "/usr/bin/nvcc", "/usr/local/cuda/bin/nvcc");
-        if (nvcc == null)
-        {
-            skipReason = "nvcc not found on PATH, /usr/bin/nvcc or /usr/local/cuda/bin/nvcc: the CUDA toolkit is not installed";
-            return;
-        }
-
-        string root = RepoPaths.Root;
-        string buildDir = Path.Combine(root, "build", "cuda");
-        var env = new Dictionary<string, string>();
-        if (File.Exists("/usr/bin/clang++-14") && Environment.GetEnvironmentVariable("CUDAHOSTCXX") == null) env["CUDAHOSTCXX"] = "/usr/bin/clang++-14";
-        if (Environment.GetEnvironmentVariable("CUDACXX") == null) env["CUDACXX"] = nvcc;
-        string cmake = ProcessRunner.Which("cmake") ?? "cmake";
-        var configure = ProcessRunner.Run(cmake,
-            ["-S", root, "-B", buildDir, "-DCMAKE_BUILD_TYPE=Release", "-DGK_BUILD_CUDA=ON", "-DGK_BUILD_TESTS=OFF"], TimeSpan.FromMinutes(5), env);
-        if (configure.ExitCode != 0) { failure = "cmake configure failed:\n" + configure.Output; return; }
-        var build = ProcessRunner.Run(cmake, ["--build", buildDir, "--target", "graphkernels", "-j", "2"], TimeSpan.FromMinutes(25), env);
-        if (build.ExitCode != 0) { failure = "cmake --build --target graphkernels failed:\n" + build.Output; return; }
-        string lib = Path.Combine(buildDir, "lib", "libgraphkernels.so");
-        if (!File.Exists(lib)) { failure = $"{lib} was not built"; return; }
-
+        var built = NativeBuild.CudaLibraryBuild.Get();
+        if (built.SkipReason != null) { skipReason = built.SkipReason; return; }
+        if (built.Failure != null) { failure = built.Failure; return; }
+        string lib = built.Library!, nvcc = built.Nvcc!;
+        string buildDir = Path.GetDirectoryName(Path.GetDirectoryName(lib)!)!;
         string bin = Path.GetDirectoryName(nvcc)!;
         gate = PtxasGate.Run(lib, BudgetFile, "sm_90", bin);
         string report = Path.Combine(buildDir, "ptxas-gate-sm_90.md");

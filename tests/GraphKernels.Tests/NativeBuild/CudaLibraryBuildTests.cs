@@ -14,65 +14,11 @@ namespace GraphKernels.Tests.NativeBuild;
 [Parallelizable(ParallelScope.Self)]
 public sealed class CudaLibraryBuildTests
 {
-    private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(25);
-    private string? library;
-    private string? skipReason;
-    private string? failure;
+    private string Library => CudaLibraryBuild.Get().RequireLibrary();
 
-    private string Library
-    {
-        get
-        {
-            if (skipReason != null) Assert.Ignore(skipReason);
-            if (failure != null) Assert.Fail(failure);
-            return library!;
-        }
-    }
-
+    /// <summary>Builds build/cuda (once per run, shared with the ptxas gate).</summary>
     [OneTimeSetUp]
-    public void BuildCudaLibrary()
-    {
-        string? nvcc = ProcessRunner.Which("nvcc", "/usr/bin/nvcc", "/usr/local/cuda/bin/nvcc");
-        if (nvcc == null)
-        {
-            skipReason = "nvcc not found on PATH, /usr/bin/nvcc or /usr/local/cuda/bin/nvcc: the CUDA toolkit is not installed";
-            return;
-        }
-
-        string root = RepoPaths.Root;
-        string buildDir = Path.Combine(root, "build", "cuda");
-        var env = new Dictionary<string, string>();
-        if (File.Exists("/usr/bin/clang++-14") && Environment.GetEnvironmentVariable("CUDAHOSTCXX") == null)
-        {
-            env["CUDAHOSTCXX"] = "/usr/bin/clang++-14";  // Debian's CUDA 11.8 rejects gcc 12 (DESIGN.md)
-        }
-
-        // CMake finds nvcc through CUDACXX or PATH; point it at the one found here.
-        if (Environment.GetEnvironmentVariable("CUDACXX") == null) env["CUDACXX"] = nvcc;
-        string cmake = ProcessRunner.Which("cmake") ?? "cmake";
-        var configure = ProcessRunner.Run(cmake,
-            new[] { "-S", root, "-B", buildDir, "-DCMAKE_BUILD_TYPE=Release", "-DGK_BUILD_CUDA=ON", "-DGK_BUILD_TESTS=OFF" },
-            TimeSpan.FromMinutes(5), env);
-        TestContext.Progress.WriteLine($"NativeBuild: cmake configure exited {configure.ExitCode} after {configure.Elapsed.TotalSeconds:F0}s");
-        if (configure.ExitCode != 0)
-        {
-            failure = "cmake configure failed:\n" + Tail(configure.Output);
-            return;
-        }
-
-        var build = ProcessRunner.Run(cmake, new[] { "--build", buildDir, "--target", "graphkernels", "-j", "2" }, BuildTimeout, env);
-        TestContext.Progress.WriteLine($"NativeBuild: cmake --build exited {build.ExitCode} after {build.Elapsed.TotalSeconds:F0}s");
-        File.WriteAllText(Path.Combine(buildDir, "nativebuild-test.log"), configure.Output + build.Output);
-        if (build.ExitCode != 0)
-        {
-            failure = "cmake --build --target graphkernels failed:\n" + Tail(build.Output);
-            return;
-        }
-
-        library = Directory.EnumerateFiles(buildDir, "libgraphkernels.so*", SearchOption.AllDirectories)
-            .OrderBy(p => p.Length).FirstOrDefault();
-        if (library == null) failure = $"the build succeeded but no libgraphkernels.so was found under {buildDir}";
-    }
+    public void BuildCudaLibrary() => CudaLibraryBuild.Get();
 
     [Test]
     public void ContainsSassForSm80AndSm90()
@@ -143,5 +89,4 @@ public sealed class CudaLibraryBuildTests
         return r;
     }
 
-    private static string Tail(string s, int chars = 8000) => s.Length <= chars ? s : "..." + s[^chars..];
 }
