@@ -1,5 +1,7 @@
 // gk_emulation.cpp — the runtime behind gk_emulation.h: fibers, the block scheduler, warp
 // rendezvous, shared memory, the worker pool and the CUDA runtime shim. Design: see the header.
+#include <stdexcept>
+#include <string>
 #include "gk_emulation.h"
 
 #include <sys/mman.h>
@@ -306,9 +308,10 @@ inline Fiber* current_fiber() {
     return c ? static_cast<Fiber*>(c->fiber) : nullptr;
 }
 
+// A device intrinsic called from host code (a compile error under nvcc). It throws rather than
+// ending the process: the C ABI's exception guard turns it into GK_ERROR_INTERNAL.
 [[noreturn]] void host_misuse(const char* what) {
-    std::fprintf(stderr, "gk_emulation: %s called outside a kernel launch\n", what);
-    std::abort();
+    throw std::logic_error(std::string("gk_emulation: ") + what + " called outside a kernel launch");
 }
 
 Fiber& need_fiber(const char* what) {
@@ -546,7 +549,7 @@ void run_next(Worker& w, Fiber& f) {
     f.state = TState::Failed;
     gk_emu_tls_ctx = nullptr;
     switch_out(*f.worker, f, true);
-    std::abort();  // never resumed
+    __builtin_unreachable();  // a failed fiber is never resumed
 }
 [[noreturn]] void fail_current(cudaError_t code, const char* fmt, ...) {
     va_list ap;
@@ -1182,6 +1185,8 @@ cudaError_t launch_impl(const LaunchDesc& d) noexcept {
 extern "C" void __assert_fail(const char* assertion, const char* file, unsigned int line, const char* function) noexcept {
     if (gk_emu_tls_ctx)
         gk_emu::fail_current(cudaErrorLaunchFailure, "device assert `%s' failed at %s:%u in %s", assertion, file, line, function);
+    // Outside a kernel this is host code's own assert: keep its standard meaning (the library is
+    // built with NDEBUG, so only test programs reach this).
     std::fprintf(stderr, "%s:%u: %s: Assertion `%s' failed.\n", file, line, function, assertion);
     std::abort();
 }

@@ -3,6 +3,7 @@
 #include "emu_test_util.h"
 
 #undef NDEBUG  // device-side assert is part of what is tested
+#include <cstring>
 #include <cassert>
 
 #include <cmath>
@@ -600,6 +601,21 @@ void test_nanosleep_spin() {
     for (int v : out) CHECK(v == 42);
 }
 
+// A device intrinsic called from host code throws (the C ABI guard turns it into a status); the
+// process carries on and kernels still run.
+void test_intrinsic_outside_kernel_throws() {
+    bool threw = false;
+    try {
+        __syncthreads();
+    } catch (const std::logic_error& e) {
+        threw = std::strstr(e.what(), "__syncthreads called outside a kernel launch") != nullptr;
+    }
+    CHECK(threw);
+    std::vector<int> out(64);
+    CHECK_CUDA(gk_emu::launch(k_spin, 1, 64, 0, nullptr, out.data()), cudaSuccess);
+    for (int v : out) CHECK(v == 42);
+}
+
 // ------------------------------------------------------------------ concurrency -----------------
 void test_concurrent_launches() {
     std::atomic<int> bad{0};
@@ -742,6 +758,7 @@ int main(int argc, char** argv) {
         {"emu_trap_assert_exception", test_trap_assert_exception},
         {"emu_shared_memory_poison_and_per_block", test_shared_memory},
         {"emu_nanosleep_spin_wait", test_nanosleep_spin},
+        {"emu_intrinsic_outside_kernel_throws", test_intrinsic_outside_kernel_throws},
         {"emu_concurrent_launches_4_host_threads", test_concurrent_launches},
         {"emu_runtime_shim", test_runtime_shim},
         {"emu_timing", test_timing},
