@@ -494,40 +494,12 @@ public static unsafe class ForceStress
         DeviceBuffer<float> forces, DeviceBuffer<float>? stress = null, ForceStressOptions options = default,
         DeviceBuffer<float>? atomVirial = null, DeviceBuffer<byte>? workspace = null, Stream? stream = null)
     {
-        if (topology is null)
-        {
-            ThrowNull(nameof(topology));
-        }
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(geometry);
+        ArgumentNullException.ThrowIfNull(edgeQuantity);
+        ArgumentNullException.ThrowIfNull(forces);
 
-        if (geometry is null)
-        {
-            ThrowNull(nameof(geometry));
-        }
-
-        if (edgeQuantity is null)
-        {
-            ThrowNull(nameof(edgeQuantity));
-        }
-
-        if (forces is null)
-        {
-            ThrowNull(nameof(forces));
-        }
-
-        if ((uint)options.Mode > (uint)ForceStressMode.Direct)
-        {
-            ThrowArg(nameof(options), $"options.Mode = {(int)options.Mode} is not a ForceStressMode.");
-        }
-
-        if ((uint)options.Layout > (uint)StressLayout.VoigtSevenNet)
-        {
-            ThrowArg(nameof(options), $"options.Layout = {(int)options.Layout} is not a StressLayout.");
-        }
-
-        if ((uint)options.Output > (uint)StressOutput.Virial)
-        {
-            ThrowArg(nameof(options), $"options.Output = {(int)options.Output} is not a StressOutput.");
-        }
+        CheckOptions(options);
 
         GraphDevice device = topology.Device;
         GkFsTopology t = topology.ToNative();
@@ -643,40 +615,12 @@ public static unsafe class ForceStress
         DeviceBuffer<float>? gradForces, DeviceBuffer<float>? gradStress, DeviceBuffer<float> gradQuantity,
         ForceStressOptions options = default, DeviceBuffer<float>? gradEdgeVectors = null, Stream? stream = null)
     {
-        if (topology is null)
-        {
-            ThrowNull(nameof(topology));
-        }
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(geometry);
+        ArgumentNullException.ThrowIfNull(edgeQuantity);
+        ArgumentNullException.ThrowIfNull(gradQuantity);
 
-        if (geometry is null)
-        {
-            ThrowNull(nameof(geometry));
-        }
-
-        if (edgeQuantity is null)
-        {
-            ThrowNull(nameof(edgeQuantity));
-        }
-
-        if (gradQuantity is null)
-        {
-            ThrowNull(nameof(gradQuantity));
-        }
-
-        if ((uint)options.Mode > (uint)ForceStressMode.Direct)
-        {
-            ThrowArg(nameof(options), $"options.Mode = {(int)options.Mode} is not a ForceStressMode.");
-        }
-
-        if ((uint)options.Layout > (uint)StressLayout.VoigtSevenNet)
-        {
-            ThrowArg(nameof(options), $"options.Layout = {(int)options.Layout} is not a StressLayout.");
-        }
-
-        if ((uint)options.Output > (uint)StressOutput.Virial)
-        {
-            ThrowArg(nameof(options), $"options.Output = {(int)options.Output} is not a StressOutput.");
-        }
+        CheckOptions(options);
 
         if (options.Fast)
         {
@@ -860,6 +804,25 @@ public static unsafe class ForceStress
         {
             ThrowArg(paramName, $"{paramName} has {buffer.Length} elements but needs {needed} ({what}).");
         }
+    }
+
+    /// <summary>The enum fields of the options the readout and its backward share.</summary>
+    private static void CheckOptions(in ForceStressOptions options)
+    {
+            if ((uint)options.Mode > (uint)ForceStressMode.Direct)
+            {
+                ThrowArg(nameof(options), $"options.Mode = {(int)options.Mode} is not a ForceStressMode.");
+            }
+
+            if ((uint)options.Layout > (uint)StressLayout.VoigtSevenNet)
+            {
+                ThrowArg(nameof(options), $"options.Layout = {(int)options.Layout} is not a StressLayout.");
+            }
+
+            if ((uint)options.Output > (uint)StressOutput.Virial)
+            {
+                ThrowArg(nameof(options), $"options.Output = {(int)options.Output} is not a StressOutput.");
+            }
     }
 
     [DoesNotReturn]

@@ -473,17 +473,7 @@ public static unsafe class Quantization
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(projection);
-        var p = x.DeviceCore.Allocate<float>(Math.Max(0, rows) * Math.Max(0, projection.ProjDim));
-        try
-        {
-            Project(x, p, rows, projection, ldX, 0, stream);
-            return p;
-        }
-        catch
-        {
-            p.Dispose();
-            throw;
-        }
+        return RunProjectionIntoNew(false, x, rows, projection, ldX, projection.ProjDim, stream);
     }
 
     /// <summary>xHat = p R^T: p [rows, ProjDim] (leading dimension ldP) to xHat [rows, Dim] (leading dimension ldX).</summary>
@@ -508,15 +498,22 @@ public static unsafe class Quantization
     {
         ArgumentNullException.ThrowIfNull(p);
         ArgumentNullException.ThrowIfNull(projection);
-        var x = p.DeviceCore.Allocate<float>(Math.Max(0, rows) * Math.Max(0, projection.Dim));
+        return RunProjectionIntoNew(true, p, rows, projection, ldP, projection.Dim, stream);
+    }
+
+    /// <summary>Runs a projection into a new dense [rows, width] buffer, freed again if the call fails.</summary>
+    private static DeviceBuffer<float> RunProjectionIntoNew(bool transpose, DeviceBuffer<float> input, long rows,
+        RandomProjection projection, long ldIn, long width, Stream? stream)
+    {
+        var output = input.DeviceCore.Allocate<float>(Math.Max(0, rows) * Math.Max(0, width));
         try
         {
-            Unproject(p, x, rows, projection, ldP, 0, stream);
-            return x;
+            RunProjection(transpose, input, output, rows, projection, ldIn, 0, stream);
+            return output;
         }
         catch
         {
-            x.Dispose();
+            output.Dispose();
             throw;
         }
     }
