@@ -6,7 +6,7 @@ using GraphKernels.Interop;
 namespace GraphKernels;
 
 /// <summary>Sparse message passing over CSR graphs (gather, apply, scatter).</summary>
-public static unsafe class MessagePassing
+public static unsafe partial class MessagePassing
 {
     /// <summary>
     /// <c>Y[v, f] = reduce over CSR positions e of row v of message(X[col[e], f], w[e])</c>, for v in

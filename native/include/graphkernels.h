@@ -153,6 +153,21 @@ GK_API gk_status gk_spmm(const gk_csr* csr, int32_t message, int32_t reduce, int
                          int64_t feat, const void* x, int64_t ldx, const void* edge_weight,
                          void* y, int64_t ldy, void* arg_out, int64_t ld_arg, void* stream);
 
+/* (end of message passing: SpMM section) */
+
+/* ---------------------------------------------------------------- graph plan --------------- */
+/* (end of graph plan section) */
+
+/* ---------------------------------------------------------------- edge ops: SDDMM, edge ---- */
+/* ---------------------------------------------------------------- softmax, segment, COO ---- */
+/* (end of edge ops section) */
+
+/* ---------------------------------------------------------------- fused message functions -- */
+/* (end of fused message section) */
+
+/* ---------------------------------------------------------------- neighbour list ----------- */
+/* (end of neighbour list section) */
+
 /* ---------------------------------------------------------------- force/stress readout ----- */
 /*
  * Fused force/stress readout for a batch of atomic structures (docs/force_stress.md).

@@ -80,7 +80,23 @@ internal sealed unsafe partial class NativeApi
         // (Interop/NativeApi.<Family>.cs), so families can be added independently.
         ResolveForceStress(handle, name);
         ResolveQuantization(handle, name);
+        ResolveGraphPlan(handle, name);
+        ResolveEdgeOps(handle, name);
+        ResolveFusedMessage(handle, name);
+        ResolveNeighbors(handle, name);
     }
+
+    /// <summary>Resolves the graph-plan and generalised SpMM exports (NativeApi.GraphPlan.cs).</summary>
+    partial void ResolveGraphPlan(nint handle, string name);
+
+    /// <summary>Resolves SDDMM, edge softmax, segment, scatter and COO exports (NativeApi.EdgeOps.cs).</summary>
+    partial void ResolveEdgeOps(nint handle, string name);
+
+    /// <summary>Resolves the fused-message-function exports (NativeApi.FusedMessage.cs).</summary>
+    partial void ResolveFusedMessage(nint handle, string name);
+
+    /// <summary>Resolves the neighbour-list exports (NativeApi.Neighbors.cs).</summary>
+    partial void ResolveNeighbors(nint handle, string name);
 
     /// <summary>Resolves the force/stress exports (implemented in NativeApi.ForceStress.cs).</summary>
     partial void ResolveForceStress(nint handle, string name);
