@@ -157,4 +157,19 @@ public sealed class FusedMessageEmulatedTests
         Assert.That(LibraryProbe.Utf8(_device.Api.gk_last_error_message()), Does.Contain("edge_width = 3"));
         Assert.That(y.ToArray(), Is.All.EqualTo(-7f));
     }
+    [Test]
+    public void RunAllocatesNothing()
+    {
+        var inp = Make(FusedBuiltin.UAddV, 16, 21);
+        using var fm = FusedMessage.Create(_device, FusedBuiltin.UAddV, Reduce.Mean);
+        using CsrGraph graph = CsrGraph.Upload(_device, inp.Graph.RowPtr32(), inp.Graph.ColIdx32(), inp.Graph.NumCols);
+        using var src = _device.Upload<float>(inp.Src);
+        using var dst = _device.Upload<float>(inp.Dst);
+        using var y = _device.Allocate<float>(inp.Graph.NumRows * 16);
+        using var stream = _device.CreateStream();
+        for (int i = 0; i < 10; i++) fm.Run(graph, 16, src, dst, null, 0, y, stream);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++) fm.Run(graph, 16, src, dst, null, 0, y, stream);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes allocated by 50 FusedMessage.Run calls");
+    }
 }
