@@ -38,7 +38,7 @@ public enum FusedBuiltin
 /// compile-time constants; on the emulated device only the built-ins run (ahead-of-time
 /// instantiations, gk_fused_message). No backward: see docs/jit.md.
 /// </summary>
-public sealed unsafe class FusedMessage : IDisposable
+public sealed unsafe partial class FusedMessage : IDisposable
 {
     private const int BlockThreads = 256;
     private static readonly int[] Widths = [16, 32, 64, 128, 256];
