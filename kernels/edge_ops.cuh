@@ -16,6 +16,11 @@
 // accepted here; not measured on a GPU).
 //
 // Reduction order and bytes moved are stated per kernel below.
+//
+// Registers (ptxas 11.8, sm_90, -Xptxas -v), no spills and no stack in any instantiation:
+// sddmm 34-48, sddmm_backward 36-40, edge_softmax 46-61, edge_softmax_backward 40-48,
+// segment_reduce 31-40, segment_gather 38-40, coo_count 13-15, coo_scan 32 (+2 KB shared),
+// coo_place 14, coo_sort 32, degree 32. No __launch_bounds__.
 #ifndef GK_EDGE_OPS_CUH
 #define GK_EDGE_OPS_CUH
 
