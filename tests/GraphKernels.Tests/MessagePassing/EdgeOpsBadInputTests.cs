@@ -210,6 +210,44 @@ public sealed class EdgeOpsBadInputTests
             GkStatus.InvalidArgument, "mode = 5");
     }
 
+    /// <summary>NULL, misaligned and short-leading-dimension arguments through the C ABI, on a real 40 x 30 graph: each is
+    /// refused naming the argument, and the poisoned output keeps its poison.</summary>
+    [Test]
+    public unsafe void CAbiNamesNullMisalignedAndShortArguments()
+    {
+        var api = Device.Api;
+        using var graph = SpmmRunner.UploadGraph(Device, Host, IndexType.Int32);
+        GkCsr* csr = (GkCsr*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)sizeof(GkCsr));
+        using var x = Upload(Device, Elem.F32, new double[(Host.NumRows * F) + 1]);
+        using var outp = Poisoned(Device, Elem.F32, (Host.Nnz * F) + 1);
+        void* px = (void*)x.Pointer;
+        void* po = (void*)outp.Pointer;
+        void* odd = (byte*)px + 2;
+        try
+        {
+            *csr = graph.ToNative("graph");
+            AssertNative(() => api.Check(api.gk_sddmm(csr, 1, 0, F, 1, 0, null, F, 1, px, F, po, F, null), "gk_sddmm"), GkStatus.InvalidArgument, "gk_sddmm: lhs is NULL (it has 30 rows)");
+            AssertNative(() => api.Check(api.gk_sddmm(csr, 1, 0, F, 1, 0, odd, F, 1, px, F, po, F, null), "gk_sddmm"), GkStatus.InvalidArgument, "is not aligned to 4 bytes");
+            AssertNative(() => api.Check(api.gk_sddmm(csr, 1, 0, F, 1, 0, px, F - 1, 1, px, F, po, F, null), "gk_sddmm"), GkStatus.InvalidArgument, "ld_lhs = 3 is less than feat = 4");
+            AssertNative(() => api.Check(api.gk_sddmm(csr, 0, 0, F, 2, 0, px, F, 1, px, F, po, 1, null), "gk_sddmm"), GkStatus.InvalidArgument, "ld_out = 1 is less than the output width 2");
+            AssertNative(() => api.Check(api.gk_sddmm(null, 0, 0, F, 2, 0, px, F, 1, px, F, po, 2, null), "gk_sddmm"), GkStatus.InvalidArgument, "gk_sddmm: csr is NULL");
+            AssertNative(() => api.Check(api.gk_sddmm_backward(csr, null, null, 0, 0, F, 2, 0, px, F, 1, px, F, px, 2, po, F, null, F, null), "gk_sddmm_backward"),
+                GkStatus.InvalidArgument, "gk_sddmm_backward: csr is NULL");
+            AssertNative(() => api.Check(api.gk_edge_softmax(csr, 0, 1, px, 1, po, 1, (float*)odd, null, null), "gk_edge_softmax"), GkStatus.InvalidArgument, "row_max");
+            AssertNative(() => api.Check(api.gk_segment_reduce(0, 3, null, null, 10, 0, 0, 1, px, 1, po, 1, null, 1, null), "gk_segment_reduce"), GkStatus.InvalidArgument, "ptr is NULL");
+            AssertNative(() => api.Check(api.gk_segment_reduce(0, 3, odd, null, 10, 0, 0, 1, px, 1, po, 1, null, 1, null), "gk_segment_reduce"), GkStatus.InvalidArgument, "must be aligned to 4 bytes");
+            AssertNative(() => api.Check(api.gk_coo_to_csr(0, 4, px, null, 3, 0, po, null, po, null, 64, null), "gk_coo_to_csr"), GkStatus.Workspace, "workspace is NULL (needs 40 bytes)");
+            AssertNative(() => api.Check(api.gk_coo_to_csr(0, 4, px, px, 3, 3, po, null, po, po, 64, null), "gk_coo_to_csr"), GkStatus.InvalidArgument, "src and col_idx must both be given");
+            AssertNative(() => api.Check(api.gk_degree(csr, 1, null, null), "gk_degree"), GkStatus.InvalidArgument, "gk_degree: out is NULL");
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(csr);
+        }
+
+        AssertAllPoison(Read(outp), "out");
+    }
+
     [Test]
     public void DegreeNeedsTheGraphIndexTypeAndLength()
     {
