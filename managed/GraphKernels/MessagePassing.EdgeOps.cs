@@ -34,7 +34,7 @@ public static unsafe partial class MessagePassing
     public static void Sddmm(CsrGraph graph, SddmmOp op, long features, int heads,
         EdgeTarget lhsTarget, DeviceBuffer lhs, EdgeTarget rhsTarget, DeviceBuffer rhs, DeviceBuffer output, Stream? stream = null)
     {
-        CheckSddmmArgs(graph, op, features, heads, lhsTarget, lhs, rhsTarget, rhs);
+        EdgeCheckSddmmArgs(graph, op, features, heads, lhsTarget, lhs, rhsTarget, rhs);
         if (output is null)
         {
             ThrowNull(nameof(output));
@@ -42,12 +42,12 @@ public static unsafe partial class MessagePassing
 
         GraphDevice device = graph.Device;
         GkCsr csr = graph.ToNative(nameof(graph));
-        int dtype = DtypeOf(lhs, nameof(lhs));
+        int dtype = EdgeDtypeOf(lhs, nameof(lhs));
         long width = op == SddmmOp.Dot ? heads : features;
-        nint pl = FeatureArg(lhs, device, dtype, graph.Nnz > 0 ? TargetRows(graph, lhsTarget) : 0, features, nameof(lhs));
-        nint pr = FeatureArg(rhs, device, dtype, graph.Nnz > 0 ? TargetRows(graph, rhsTarget) : 0, features, nameof(rhs));
-        nint po = FeatureArg(output, device, dtype, graph.Nnz, width, nameof(output));
-        nint ps = StreamOf(stream, device);
+        nint pl = EdgeFeatureArg(lhs, device, dtype, graph.Nnz > 0 ? EdgeTargetRows(graph, lhsTarget) : 0, features, nameof(lhs));
+        nint pr = EdgeFeatureArg(rhs, device, dtype, graph.Nnz > 0 ? EdgeTargetRows(graph, rhsTarget) : 0, features, nameof(rhs));
+        nint po = EdgeFeatureArg(output, device, dtype, graph.Nnz, width, nameof(output));
+        nint ps = EdgeStreamOf(stream, device);
         var leases = default(BufferLeases);
         try
         {
@@ -98,7 +98,7 @@ public static unsafe partial class MessagePassing
         EdgeTarget lhsTarget, DeviceBuffer lhs, EdgeTarget rhsTarget, DeviceBuffer rhs, DeviceBuffer gradOutput,
         DeviceBuffer? gradLhs, DeviceBuffer? gradRhs, CsrGraph? transpose = null, DeviceBuffer? permutation = null, Stream? stream = null)
     {
-        CheckSddmmArgs(graph, op, features, heads, lhsTarget, lhs, rhsTarget, rhs);
+        EdgeCheckSddmmArgs(graph, op, features, heads, lhsTarget, lhs, rhsTarget, rhs);
         if (gradOutput is null)
         {
             ThrowNull(nameof(gradOutput));
@@ -106,13 +106,13 @@ public static unsafe partial class MessagePassing
 
         GraphDevice device = graph.Device;
         GkCsr csr = graph.ToNative(nameof(graph));
-        int dtype = DtypeOf(lhs, nameof(lhs));
+        int dtype = EdgeDtypeOf(lhs, nameof(lhs));
         long width = op == SddmmOp.Dot ? heads : features;
-        nint pl = FeatureArg(lhs, device, dtype, graph.Nnz > 0 ? TargetRows(graph, lhsTarget) : 0, features, nameof(lhs));
-        nint pr = FeatureArg(rhs, device, dtype, graph.Nnz > 0 ? TargetRows(graph, rhsTarget) : 0, features, nameof(rhs));
-        nint pg = FeatureArg(gradOutput, device, dtype, graph.Nnz, width, nameof(gradOutput));
-        nint pgl = gradLhs is null ? 0 : FeatureArg(gradLhs, device, dtype, TargetRows(graph, lhsTarget), features, nameof(gradLhs));
-        nint pgr = gradRhs is null ? 0 : FeatureArg(gradRhs, device, dtype, TargetRows(graph, rhsTarget), features, nameof(gradRhs));
+        nint pl = EdgeFeatureArg(lhs, device, dtype, graph.Nnz > 0 ? EdgeTargetRows(graph, lhsTarget) : 0, features, nameof(lhs));
+        nint pr = EdgeFeatureArg(rhs, device, dtype, graph.Nnz > 0 ? EdgeTargetRows(graph, rhsTarget) : 0, features, nameof(rhs));
+        nint pg = EdgeFeatureArg(gradOutput, device, dtype, graph.Nnz, width, nameof(gradOutput));
+        nint pgl = gradLhs is null ? 0 : EdgeFeatureArg(gradLhs, device, dtype, EdgeTargetRows(graph, lhsTarget), features, nameof(gradLhs));
+        nint pgr = gradRhs is null ? 0 : EdgeFeatureArg(gradRhs, device, dtype, EdgeTargetRows(graph, rhsTarget), features, nameof(gradRhs));
         bool needTranspose = (gradLhs is not null && lhsTarget == EdgeTarget.Source) || (gradRhs is not null && rhsTarget == EdgeTarget.Source);
         GkCsr tcsr = default;
         nint pperm = 0;
@@ -134,10 +134,10 @@ public static unsafe partial class MessagePassing
             }
 
             tcsr = transpose.ToNative(nameof(transpose));
-            pperm = IndexArg(permutation, device, graph.IndexType, graph.Nnz, nameof(permutation));
+            pperm = EdgeIndexArg(permutation, device, graph.IndexType, graph.Nnz, nameof(permutation));
         }
 
-        nint ps = StreamOf(stream, device);
+        nint ps = EdgeStreamOf(stream, device);
         var leases = default(BufferLeases);
         try
         {
@@ -187,15 +187,15 @@ public static unsafe partial class MessagePassing
     public static void EdgeSoftmax(CsrGraph graph, long heads, DeviceBuffer scores, DeviceBuffer output,
         DeviceBuffer<float>? rowMax = null, DeviceBuffer<float>? rowSum = null, Stream? stream = null)
     {
-        CheckSoftmaxArgs(graph, heads, scores, output);
+        EdgeCheckSoftmaxArgs(graph, heads, scores, output);
         GraphDevice device = graph.Device;
         GkCsr csr = graph.ToNative(nameof(graph));
-        int dtype = DtypeOf(scores, nameof(scores));
-        nint pi = FeatureArg(scores, device, dtype, graph.Nnz, heads, nameof(scores));
-        nint po = FeatureArg(output, device, dtype, graph.Nnz, heads, nameof(output));
-        nint pm = rowMax is null ? 0 : FeatureArg(rowMax, device, 0, graph.NumRows, heads, nameof(rowMax));
-        nint pz = rowSum is null ? 0 : FeatureArg(rowSum, device, 0, graph.NumRows, heads, nameof(rowSum));
-        nint ps = StreamOf(stream, device);
+        int dtype = EdgeDtypeOf(scores, nameof(scores));
+        nint pi = EdgeFeatureArg(scores, device, dtype, graph.Nnz, heads, nameof(scores));
+        nint po = EdgeFeatureArg(output, device, dtype, graph.Nnz, heads, nameof(output));
+        nint pm = rowMax is null ? 0 : EdgeFeatureArg(rowMax, device, 0, graph.NumRows, heads, nameof(rowMax));
+        nint pz = rowSum is null ? 0 : EdgeFeatureArg(rowSum, device, 0, graph.NumRows, heads, nameof(rowSum));
+        nint ps = EdgeStreamOf(stream, device);
         var leases = default(BufferLeases);
         try
         {
@@ -230,7 +230,7 @@ public static unsafe partial class MessagePassing
     public static void EdgeSoftmaxBackward(CsrGraph graph, long heads, DeviceBuffer output, DeviceBuffer gradOutput, DeviceBuffer gradScores,
         Stream? stream = null)
     {
-        CheckSoftmaxArgs(graph, heads, output, gradOutput);
+        EdgeCheckSoftmaxArgs(graph, heads, output, gradOutput);
         if (gradScores is null)
         {
             ThrowNull(nameof(gradScores));
@@ -238,11 +238,11 @@ public static unsafe partial class MessagePassing
 
         GraphDevice device = graph.Device;
         GkCsr csr = graph.ToNative(nameof(graph));
-        int dtype = DtypeOf(output, nameof(output));
-        nint py = FeatureArg(output, device, dtype, graph.Nnz, heads, nameof(output));
-        nint pg = FeatureArg(gradOutput, device, dtype, graph.Nnz, heads, nameof(gradOutput));
-        nint pgs = FeatureArg(gradScores, device, dtype, graph.Nnz, heads, nameof(gradScores));
-        nint ps = StreamOf(stream, device);
+        int dtype = EdgeDtypeOf(output, nameof(output));
+        nint py = EdgeFeatureArg(output, device, dtype, graph.Nnz, heads, nameof(output));
+        nint pg = EdgeFeatureArg(gradOutput, device, dtype, graph.Nnz, heads, nameof(gradOutput));
+        nint pgs = EdgeFeatureArg(gradScores, device, dtype, graph.Nnz, heads, nameof(gradScores));
+        nint ps = EdgeStreamOf(stream, device);
         var leases = default(BufferLeases);
         try
         {
@@ -292,7 +292,7 @@ public static unsafe partial class MessagePassing
             ThrowArg(nameof(argOut), $"argOut is only produced by Reduce.Max and Reduce.Min; it must be null for Reduce.{reduce}.");
         }
 
-        SegmentCall(ptr, (int)reduce, false, features, source, output, argOut, permutation, stream);
+        EdgeSegmentCall(ptr, (int)reduce, false, features, source, output, argOut, permutation, stream);
     }
 
     /// <summary>
@@ -309,7 +309,7 @@ public static unsafe partial class MessagePassing
     /// <exception cref="GraphKernelsException">The native library refused the call.</exception>
     public static void GatherCsr(DeviceBuffer ptr, long features, DeviceBuffer source, DeviceBuffer output,
         DeviceBuffer? permutation = null, Stream? stream = null)
-        => SegmentCall(ptr, 0, true, features, source, output, null, permutation, stream);
+        => EdgeSegmentCall(ptr, 0, true, features, source, output, null, permutation, stream);
 
     /// <summary>
     /// Backward of <see cref="SegmentReduce"/>: Sum gathers the gradient to every member, Mean divides it by the count, Max/Min
@@ -345,7 +345,7 @@ public static unsafe partial class MessagePassing
         }
 
         int mode = reduce switch { Reduce.Sum => 0, Reduce.Mean => 1, _ => 2 };
-        SegmentCall(ptr, mode, true, features, gradOutput, gradSource, argOut, permutation, stream);
+        EdgeSegmentCall(ptr, mode, true, features, gradOutput, gradSource, argOut, permutation, stream);
     }
 
     /// <summary>Workspace bytes <see cref="CooToCsr"/> needs for <paramref name="numRows"/> rows: (numRows + 2) * 8.</summary>
@@ -419,13 +419,13 @@ public static unsafe partial class MessagePassing
         IndexType index = CsrGraph.IndexTypeOf(destination.ElementType, nameof(destination));
         long nnz = destination.Length;
         nint pd = destination.PointerChecked(nameof(destination));
-        nint psrc = source is null ? 0 : IndexArg(source, device, index, nnz, nameof(source));
-        nint prp = IndexArg(rowPtr, device, index, numRows + 1, nameof(rowPtr));
-        nint pci = colIdx is null ? 0 : IndexArg(colIdx, device, index, nnz, nameof(colIdx));
-        nint pp = IndexArg(permutation, device, index, nnz, nameof(permutation));
+        nint psrc = source is null ? 0 : EdgeIndexArg(source, device, index, nnz, nameof(source));
+        nint prp = EdgeIndexArg(rowPtr, device, index, numRows + 1, nameof(rowPtr));
+        nint pci = colIdx is null ? 0 : EdgeIndexArg(colIdx, device, index, nnz, nameof(colIdx));
+        nint pp = EdgeIndexArg(permutation, device, index, nnz, nameof(permutation));
         nint pw = workspace.PointerChecked(nameof(workspace));
         CheckDevice(workspace, device, nameof(workspace));
-        nint ps = StreamOf(stream, device);
+        nint ps = EdgeStreamOf(stream, device);
         var leases = default(BufferLeases);
         try
         {
@@ -475,8 +475,8 @@ public static unsafe partial class MessagePassing
 
         GraphDevice device = graph.Device;
         GkCsr csr = graph.ToNative(nameof(graph));
-        nint po = IndexArg(output, device, graph.IndexType, kind == DegreeKind.In ? graph.NumRows : graph.NumCols, nameof(output));
-        nint ps = StreamOf(stream, device);
+        nint po = EdgeIndexArg(output, device, graph.IndexType, kind == DegreeKind.In ? graph.NumRows : graph.NumCols, nameof(output));
+        nint ps = EdgeStreamOf(stream, device);
         var leases = default(BufferLeases);
         try
         {
@@ -496,7 +496,7 @@ public static unsafe partial class MessagePassing
         }
     }
 
-    private static void SegmentCall(DeviceBuffer ptr, int reduceOrMode, bool gather, long features, DeviceBuffer source, DeviceBuffer output,
+    private static void EdgeSegmentCall(DeviceBuffer ptr, int reduceOrMode, bool gather, long features, DeviceBuffer source, DeviceBuffer output,
         DeviceBuffer? arg, DeviceBuffer? permutation, Stream? stream)
     {
         if (ptr is null)
@@ -527,14 +527,14 @@ public static unsafe partial class MessagePassing
         GraphDevice device = ptr.DeviceCore;
         IndexType index = CsrGraph.IndexTypeOf(ptr.ElementType, nameof(ptr));
         long segments = ptr.Length - 1;
-        int dtype = DtypeOf(source, nameof(source));
+        int dtype = EdgeDtypeOf(source, nameof(source));
         nint pptr = ptr.PointerChecked(nameof(ptr));
         long wideRows = gather ? output.Length / features : source.Length / features;
-        nint psrc = FeatureArg(source, device, dtype, gather ? segments : wideRows, features, nameof(source));
-        nint pout = FeatureArg(output, device, dtype, gather ? wideRows : segments, features, nameof(output));
-        nint parg = arg is null ? 0 : IndexArg(arg, device, index, segments * features, nameof(arg));
-        nint pperm = permutation is null ? 0 : IndexArg(permutation, device, index, wideRows, nameof(permutation));
-        nint ps = StreamOf(stream, device);
+        nint psrc = EdgeFeatureArg(source, device, dtype, gather ? segments : wideRows, features, nameof(source));
+        nint pout = EdgeFeatureArg(output, device, dtype, gather ? wideRows : segments, features, nameof(output));
+        nint parg = arg is null ? 0 : EdgeIndexArg(arg, device, index, segments * features, nameof(arg));
+        nint pperm = permutation is null ? 0 : EdgeIndexArg(permutation, device, index, wideRows, nameof(permutation));
+        nint ps = EdgeStreamOf(stream, device);
         var leases = default(BufferLeases);
         try
         {
@@ -560,7 +560,7 @@ public static unsafe partial class MessagePassing
         }
     }
 
-    private static void CheckSddmmArgs(CsrGraph graph, SddmmOp op, long features, int heads,
+    private static void EdgeCheckSddmmArgs(CsrGraph graph, SddmmOp op, long features, int heads,
         EdgeTarget lhsTarget, DeviceBuffer lhs, EdgeTarget rhsTarget, DeviceBuffer rhs)
     {
         if (graph is null)
@@ -606,7 +606,7 @@ public static unsafe partial class MessagePassing
         }
     }
 
-    private static void CheckSoftmaxArgs(CsrGraph graph, long heads, DeviceBuffer a, DeviceBuffer b,
+    private static void EdgeCheckSoftmaxArgs(CsrGraph graph, long heads, DeviceBuffer a, DeviceBuffer b,
         [CallerArgumentExpression(nameof(a))] string aName = "", [CallerArgumentExpression(nameof(b))] string bName = "")
     {
         if (graph is null)
@@ -630,11 +630,11 @@ public static unsafe partial class MessagePassing
         }
     }
 
-    private static long TargetRows(CsrGraph graph, EdgeTarget target)
+    private static long EdgeTargetRows(CsrGraph graph, EdgeTarget target)
         => target switch { EdgeTarget.Source => graph.NumCols, EdgeTarget.Destination => graph.NumRows, _ => graph.Nnz };
 
     /// <summary>gk_dtype of a feature buffer: float = F32, Half = F16, ushort = BF16 bits.</summary>
-    private static int DtypeOf(DeviceBuffer buffer, string paramName)
+    private static int EdgeDtypeOf(DeviceBuffer buffer, string paramName)
     {
         Type t = buffer.ElementType;
         if (t == typeof(float))
@@ -657,11 +657,11 @@ public static unsafe partial class MessagePassing
     }
 
     /// <summary>A dense [rows, width] feature buffer of the call's dtype on the device; returns its pointer.</summary>
-    private static nint FeatureArg(DeviceBuffer buffer, GraphDevice device, int dtype, long rows, long width, string paramName)
+    private static nint EdgeFeatureArg(DeviceBuffer buffer, GraphDevice device, int dtype, long rows, long width, string paramName)
     {
         nint p = buffer.PointerChecked(paramName);
         CheckDevice(buffer, device, paramName);
-        if (DtypeOf(buffer, paramName) != dtype)
+        if (EdgeDtypeOf(buffer, paramName) != dtype)
         {
             ThrowArg(paramName, $"{paramName} has element type {buffer.ElementType.Name}, unlike the call's other feature tensors.");
         }
@@ -671,7 +671,7 @@ public static unsafe partial class MessagePassing
     }
 
     /// <summary>An index buffer of the given index type with at least minLength elements; returns its pointer.</summary>
-    private static nint IndexArg(DeviceBuffer buffer, GraphDevice device, IndexType index, long minLength, string paramName)
+    private static nint EdgeIndexArg(DeviceBuffer buffer, GraphDevice device, IndexType index, long minLength, string paramName)
     {
         nint p = buffer.PointerChecked(paramName);
         CheckDevice(buffer, device, paramName);
@@ -689,7 +689,7 @@ public static unsafe partial class MessagePassing
         return p;
     }
 
-    private static nint StreamOf(Stream? stream, GraphDevice device)
+    private static nint EdgeStreamOf(Stream? stream, GraphDevice device)
     {
         if (stream is null)
         {
