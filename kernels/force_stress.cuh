@@ -375,7 +375,8 @@ force_stress_validate_kernel(FsValidateArgs<I> a, unsigned long long* __restrict
             const int64_t pe = static_cast<int64_t>(a.dst_perm[t]);
             bool ok = pe >= 0 && pe < E;
             if (ok) ok = static_cast<int64_t>(a.edge_dst[pe]) == row;
-            if (ok && t > static_cast<int64_t>(a.dst_ptr[row]))
+            // (t > 0: a corrupt negative dst_ptr[row] must not make t - 1 = -1 an index)
+            if (ok && t > 0 && t > static_cast<int64_t>(a.dst_ptr[row]))
                 ok = static_cast<int64_t>(a.dst_perm[t - 1]) < pe;
             if (!ok) atomicMin(result + kFsBadDstPerm, ut);
         }

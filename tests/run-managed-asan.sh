@@ -39,12 +39,32 @@ dotnet build "$root/tests/GraphKernels.Tests" -c Release -v q -nologo >"$out/bui
 
 # handle_segv=0 / allow_user_segv_handler=1: the CLR turns SIGSEGV in managed code into
 #   NullReferenceException through its own handler; ASan must not take the signal over.
-# detect_leaks=0: LeakSanitizer would report the CLR's own never-freed allocations at exit (and
-#   the runtime's threads are still running then); leaks of the native library are checked by
-#   the C-level suite under ASan (ctest), where LSan is on.
+# detect_leaks=1 with tests/lsan-dotnet.supp and malloc_context_size=4: LeakSanitizer runs when
+#   the test host exits; the CLR's own never-freed allocations (made inside libcoreclr/libclrjit/
+#   the host libraries) are suppressed, everything else (the emulated library, NativeMemory device
+#   buffers never disposed) is reported. The canary below proves the suppressions hide nothing else.
 # verify_asan_link_order=0: the host (dotnet) is not instrumented; the runtime is preloaded.
 # abort_on_error=1 + halt_on_error: any report kills the test host, which fails the run.
-asan_opts="handle_segv=0:allow_user_segv_handler=1:detect_leaks=0:verify_asan_link_order=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0:print_summary=1:log_path=$out/asan"
+asan_opts="handle_segv=0:allow_user_segv_handler=1:detect_leaks=${ASAN_MANAGED_LEAKS:-1}:malloc_context_size=4:verify_asan_link_order=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0:print_summary=1:log_path=$out/asan"
+lsan_opts="suppressions=$root/tests/lsan-dotnet.supp:print_suppressions=0"
+
+# LSan canary: a library that leaks 4242 bytes when loaded, preloaded into a .NET host with exactly
+# these options and suppressions, must be reported (else the leak check would be vacuous).
+echo "=== LeakSanitizer canary in a .NET host"
+printf '#include <stdlib.h>\nvoid* volatile gk_lsan_sink;\n__attribute__((noinline)) void gk_lsan_canary_leak(void) { gk_lsan_sink = malloc(4242); gk_lsan_sink = 0; }\n__attribute__((constructor)) static void gk_lsan_canary(void) { gk_lsan_canary_leak(); }\n' >"$out/lsan_canary.c"
+rm -f "$out"/canary.*
+if [ "${ASAN_MANAGED_LEAKS:-1}" != 0 ]; then
+  gcc -shared -fPIC -O0 -g "$out/lsan_canary.c" -o "$out/liblsan_canary.so" || { echo "run-managed-asan: canary build failed"; exit 1; }
+  # (the host aborts on the expected report: abort_on_error=1; the subshell keeps bash's notice quiet)
+  ( LD_PRELOAD="$asan_rt $out/liblsan_canary.so" ASAN_OPTIONS="${asan_opts/log_path=$out\/asan/log_path=$out/canary}" \
+    LSAN_OPTIONS="$lsan_opts" dotnet --version >/dev/null 2>&1; true ) 2>/dev/null
+  if cat "$out"/canary.* 2>/dev/null | grep -q 'ERROR: LeakSanitizer' && cat "$out"/canary.* | grep -q '4242 byte' \
+     && ! cat "$out"/canary.* | grep -q 'libcoreclr'; then
+    echo "canary: LeakSanitizer reported the 4242-byte leak and nothing of the CLR (suppressions hold)"
+  else
+    echo "run-managed-asan: the LSan canary was not reported as expected:"; cat "$out"/canary.* 2>/dev/null | head -n 40; exit 1
+  fi
+fi
 ubsan_opts="print_stacktrace=1:halt_on_error=1:log_path=$out/ubsan"
 rm -f "$out"/asan.* "$out"/ubsan.*
 # Large is left out by default: its 8.6 GB output plus ASan shadow and the slower instrumented
@@ -55,14 +75,14 @@ echo "=== dotnet test under ASan+UBSan (filter: $filter)"
 dotnet test "$root/tests/GraphKernels.Tests" -c Release --no-build \
   --filter "$filter" \
   -e "LD_PRELOAD=$asan_rt${ubsan_rt:+ $ubsan_rt}" \
-  -e "ASAN_OPTIONS=$asan_opts" -e "UBSAN_OPTIONS=$ubsan_opts" \
+  -e "ASAN_OPTIONS=$asan_opts" -e "UBSAN_OPTIONS=$ubsan_opts" -e "LSAN_OPTIONS=$lsan_opts" \
   -e "GRAPHKERNELS_NATIVE_DIR=$build/lib" \
   -e "GK_EXPECT_SANITIZED_LIBRARY=$lib" \
   --logger "trx;LogFileName=asan.trx" --results-directory "$out/trx" "$@" 2>&1 | tee "$out/dotnet-test.log"
 rc=${PIPESTATUS[0]}
 
-reports=$(cat "$out"/asan.* "$out"/ubsan.* 2>/dev/null | grep -Ec 'ERROR: AddressSanitizer|runtime error:' || true)
-inlog=$(grep -Ec 'ERROR: AddressSanitizer|runtime error:' "$out/dotnet-test.log" || true)
+reports=$(cat "$out"/asan.* "$out"/ubsan.* 2>/dev/null | grep -Ec 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' || true)
+inlog=$(grep -Ec 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$out/dotnet-test.log" || true)
 if [ "$reports" != 0 ] || [ "$inlog" != 0 ]; then
   echo "run-managed-asan: sanitizer reports:"; cat "$out"/asan.* "$out"/ubsan.* 2>/dev/null | head -n 80
   rc=1

@@ -42,7 +42,7 @@ internal struct BufferLeases
         _count = 0;
     }
 
-    [InlineArray(12)]
+    [InlineArray(16)]   // force/stress: 10 buffers + the topology's 6
     private struct HandleArray
     {
         private DeviceMemoryHandle? _element;

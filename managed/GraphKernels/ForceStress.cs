@@ -400,13 +400,38 @@ public sealed unsafe class ForceStressTopology : IDisposable
         }
 
         using var ws = Device.Allocate<byte>(Math.Max(8, Device.Api.ForceStressValidateWorkspaceBytes));
-        Device.EnsureContext();
-        int status = Device.Api.gk_force_stress_validate(&t, geometry is null ? null : &g, (void*)ws.Pointer, (nuint)ws.Length, null);
+        var leases = default(BufferLeases);
+        int status;
+        try
+        {
+            AddLeases(ref leases);
+            leases.Add(geometry?.Cell);
+            leases.Add(geometry?.Periodic);
+            Device.EnsureContext();
+            status = Device.Api.gk_force_stress_validate(&t, geometry is null ? null : &g, (void*)ws.Pointer, (nuint)ws.Length, null);
+        }
+        finally
+        {
+            leases.Dispose();
+        }
+
         GC.KeepAlive(geometry);
         if (status != 0)
         {
             Device.Api.ThrowStatus(status, "gk_force_stress_validate");
         }
+    }
+
+    /// <summary>Leases the six index buffers for the duration of a native call: a Dispose racing with the
+    /// call then waits for it instead of freeing them under the kernel (found by Reliability/FamilyConcurrencyTests).</summary>
+    internal void AddLeases(ref BufferLeases leases)
+    {
+        leases.Add(_graphAtomPtr);
+        leases.Add(_srcPtr);
+        leases.Add(_edgeSrc);
+        leases.Add(_edgeDst);
+        leases.Add(_dstPtr);
+        leases.Add(_dstPerm);
     }
 
     internal GkFsTopology ToNative()
@@ -560,6 +585,7 @@ public static unsafe class ForceStress
         var leases = default(BufferLeases);
         try
         {
+            topology.AddLeases(ref leases);
             leases.Add(edgeQuantity);
             leases.Add(forces);
             leases.Add(stress);
@@ -655,6 +681,7 @@ public static unsafe class ForceStress
         var leases = default(BufferLeases);
         try
         {
+            topology.AddLeases(ref leases);
             leases.Add(edgeQuantity);
             leases.Add(gradForces);
             leases.Add(gradStress);
@@ -765,6 +792,7 @@ public static unsafe class ForceStress
         var leases = default(BufferLeases);
         try
         {
+            topology.AddLeases(ref leases);
             leases.Add(edgeVectors);
             leases.Add(cell);
             leases.Add(s);

@@ -325,12 +325,20 @@ GK_API gk_status gk_quant_plan(const gk_quant_desc* desc, gk_quant_layout* layou
     Resolved r{};
     const gk_status s = resolve(kPlan, desc, true, r);
     if (s != GK_SUCCESS) return s;
+    // Every layout field must be an int64 (rows * cols near 2^62 made input_bytes and total_bytes
+    // signed overflows; found by tests/fuzz/fuzz_quant_plan).
+    int64_t input_bytes = 0, total_bytes = 0;
+    if (__builtin_mul_overflow(r.n, static_cast<int64_t>(dtype_size(r.dtype)), &input_bytes) ||
+        __builtin_add_overflow(r.packed_bytes, 2 * r.stats_bytes, &total_bytes))
+        return gk::fail(GK_ERROR_INDEX_OVERFLOW,
+                        "%s: desc->rows * desc->cols = %lld elements: the byte sizes overflow int64",
+                        kPlan, static_cast<long long>(r.n));
     layout->num_blocks = r.num_blocks;
     layout->words_per_block = r.words_per_block;
     layout->packed_bytes = r.packed_bytes;
     layout->stats_bytes = r.stats_bytes;
-    layout->total_bytes = r.packed_bytes + 2 * r.stats_bytes;
-    layout->input_bytes = r.n * static_cast<int64_t>(dtype_size(r.dtype));
+    layout->total_bytes = total_bytes;
+    layout->input_bytes = input_bytes;
     layout->block = r.block;
     layout->alpha = r.alpha;
     return GK_SUCCESS;

@@ -23,7 +23,17 @@ mutants=(
   "mean_divides_by_deg_plus_one|fuzz_spmm|kernels/spmm.cuh|s/r \/ static_cast<float>(deg)/r \/ static_cast<float>(deg + 1)/"
   "ld_below_width_accepted|fuzz_spmm|native/src/validate.h|s/if (ld < width)/if (ld < width \&\& false)/"
   "overlap_unchecked|fuzz_spmm|native/src/spmm.cu|s/if (gk::overlaps(y, y_bytes, x,/if (false \&\& gk::overlaps(y, y_bytes, x,/"
+  "quant_packed_overrun|fuzz_quant_plan|kernels/quantization.cuh|s/for (int w = lane; w < p.words_per_block; w += kWarpSize)/for (int w = lane; w <= p.words_per_block; w += kWarpSize)/"
+  "quant_block_multiple_unchecked|fuzz_quant_plan|native/src/quantization.cu|s/ r.block % 32 != 0)/ false)/"
+  "fs_gpa_factor_off|fuzz_force_stress|native/src/force_stress.cu|s/kEvPerA3InGpa = 160.21766208/kEvPerA3InGpa = 160.2/"
+  "fs_dst_perm_duplicates_accepted|fuzz_force_stress|kernels/force_stress.cuh|s/a.dst_perm\[t - 1\]) < pe;/a.dst_perm[t - 1]) <= pe;/"
 )
+# Only some mutants: MUTANTS="name1 name2" (default: all).
+if [ -n "${MUTANTS:-}" ]; then
+  keep=()
+  for m in "${mutants[@]}"; do case " $MUTANTS " in *" ${m%%|*} "*) keep+=("$m");; esac; done
+  mutants=("${keep[@]}")
+fi
 
 caught=0; missed=0
 for m in "${mutants[@]}"; do
