@@ -85,6 +85,35 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
     public void Fill(IDisposable allocation, long count, int elementSize, ReadOnlySpan<byte> value)
     {
         var raw = View<byte>(allocation);
+        if (_accelerator.AcceleratorType == AcceleratorType.CPU)
+        {
+            // The CPU accelerator's memory is host memory: fill it in place (after the queued work).
+            _accelerator.DefaultStream.Synchronize();
+            byte* p = (byte*)((IlgpuAllocation)allocation).Buffer.NativePtr;
+            const int chunk = 1 << 28;
+            for (long start = 0; start < count; start += chunk)
+            {
+                int n = (int)Math.Min(chunk, count - start);
+                byte* q = p + (start * elementSize);
+                switch (elementSize)
+                {
+                    case 1: new Span<byte>(q, n).Fill(value[0]); break;
+                    case 2: new Span<ushort>(q, n).Fill(BitConverter.ToUInt16(value)); break;
+                    case 4: new Span<uint>(q, n).Fill(BitConverter.ToUInt32(value)); break;
+                    case 8: new Span<ulong>(q, n).Fill(BitConverter.ToUInt64(value)); break;
+                    default:
+                        for (int i = 0; i < n; i++)
+                        {
+                            value.CopyTo(new Span<byte>(q + ((long)i * elementSize), elementSize));
+                        }
+
+                        break;
+                }
+            }
+
+            return;
+        }
+
         switch (elementSize)
         {
             case 1:
@@ -191,23 +220,25 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
         private readonly Action<Index1D, ArrayView<ushort>, ushort, long> _fill16;
         private readonly Action<Index1D, ArrayView<uint>, uint, long> _fill32;
         private readonly Action<Index1D, ArrayView<ulong>, ulong, long> _fill64;
+        private readonly int _cap;
 
         public FillKernels(Accelerator accelerator)
         {
             _accelerator = accelerator;
+            _cap = Launch.CapFor(accelerator);
             _fill8 = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, byte, long>(FillKernel);
             _fill16 = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ushort, long>(FillKernel);
             _fill32 = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<uint>, uint, long>(FillKernel);
             _fill64 = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ulong>, ulong, long>(FillKernel);
         }
 
-        public void Fill(ArrayView<byte> v, byte value) => _fill8(Launch.Threads(v.Length), v, value, Launch.Threads(v.Length));
+        public void Fill(ArrayView<byte> v, byte value) => _fill8(Launch.Threads(v.Length, _cap), v, value, Launch.Threads(v.Length, _cap));
 
-        public void Fill(ArrayView<ushort> v, ushort value) => _fill16(Launch.Threads(v.Length), v, value, Launch.Threads(v.Length));
+        public void Fill(ArrayView<ushort> v, ushort value) => _fill16(Launch.Threads(v.Length, _cap), v, value, Launch.Threads(v.Length, _cap));
 
-        public void Fill(ArrayView<uint> v, uint value) => _fill32(Launch.Threads(v.Length), v, value, Launch.Threads(v.Length));
+        public void Fill(ArrayView<uint> v, uint value) => _fill32(Launch.Threads(v.Length, _cap), v, value, Launch.Threads(v.Length, _cap));
 
-        public void Fill(ArrayView<ulong> v, ulong value) => _fill64(Launch.Threads(v.Length), v, value, Launch.Threads(v.Length));
+        public void Fill(ArrayView<ulong> v, ulong value) => _fill64(Launch.Threads(v.Length, _cap), v, value, Launch.Threads(v.Length, _cap));
 
         private static void FillKernel<T>(Index1D index, ArrayView<T> view, T value, long stride)
             where T : unmanaged
@@ -220,10 +251,18 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
     }
 }
 
-/// <summary>Launch sizes: a grid-stride loop over at most 2^20 threads (every index is formed in 64 bits).</summary>
+/// <summary>
+/// Launch sizes for the grid-stride loops (every index is formed in 64 bits): at most 2^20 threads on
+/// a GPU; on ILGPU's CPU accelerator at most one group of its 1024 threads, because each group there
+/// is a barrier-synchronised handover between 1024 OS threads, and more groups add only that cost.
+/// </summary>
 internal static class Launch
 {
-    public const int MaxThreads = 1 << 20;
+    public const int MaxGpuThreads = 1 << 20;
 
-    public static int Threads(long work) => (int)Math.Clamp(work, 1, MaxThreads);
+    /// <summary>Sets the cap for launches made on this thread by <paramref name="accelerator"/>'s backend.</summary>
+    public static int CapFor(Accelerator accelerator)
+        => accelerator.AcceleratorType == AcceleratorType.CPU ? accelerator.MaxNumThreadsPerGroup : MaxGpuThreads;
+
+    public static int Threads(long work, int cap) => (int)Math.Clamp(work, 1, cap);
 }

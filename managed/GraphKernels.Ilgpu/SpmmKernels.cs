@@ -67,8 +67,11 @@ internal sealed class SpmmKernels
     private readonly Action<Index1D, SpmmParams, Index32, Index32, ArrayView<float>, ArrayView<float>, ArrayView<float>, Index32> _spmm32;
     private readonly Action<Index1D, SpmmParams, Index64, Index64, ArrayView<float>, ArrayView<float>, ArrayView<float>, Index64> _spmm64;
 
+    private readonly int _cap;
+
     public SpmmKernels(Accelerator accelerator)
     {
+        _cap = Launch.CapFor(accelerator);
         _spmm32 = accelerator.LoadAutoGroupedStreamKernel<Index1D, SpmmParams, Index32, Index32, ArrayView<float>, ArrayView<float>, ArrayView<float>, Index32>(Kernel);
         _spmm64 = accelerator.LoadAutoGroupedStreamKernel<Index1D, SpmmParams, Index64, Index64, ArrayView<float>, ArrayView<float>, ArrayView<float>, Index64>(Kernel);
     }
@@ -82,7 +85,7 @@ internal sealed class SpmmKernels
             return;
         }
 
-        int threads = Launch.Threads(total);
+        int threads = Launch.Threads(total, _cap);
         var p = new SpmmParams
         {
             NumRows = graph.NumRows,
