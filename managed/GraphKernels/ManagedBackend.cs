@@ -57,11 +57,13 @@ internal static class ManagedBackends
     /// </summary>
     public static string CallingOp()
     {
-        string trace = new StackTrace(2, false).ToString();
+        string trace = new StackTrace(1, false).ToString();
         foreach (string raw in trace.Split('\n'))
         {
             string line = raw.Trim();
-            if (!line.StartsWith("at GraphKernels.", StringComparison.Ordinal) || line.StartsWith("at GraphKernels.GraphDevice.", StringComparison.Ordinal))
+            if (!line.StartsWith("at GraphKernels.", StringComparison.Ordinal)
+                || line.StartsWith("at GraphKernels.GraphDevice.", StringComparison.Ordinal)
+                || line.StartsWith("at GraphKernels.ManagedBackends.", StringComparison.Ordinal))
             {
                 continue;
             }
