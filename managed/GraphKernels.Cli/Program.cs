@@ -21,7 +21,7 @@ public static class Program
         Usage:
           graphkernels info
               CUDA driver and devices, NVRTC, the native libraries found, and the device chosen.
-          graphkernels demo [--device auto|cuda|emulated] [--nodes N] [--features F] [--seed S] [--degree D]
+          graphkernels demo [--device auto|cuda|emulated|ilgpu] [--nodes N] [--features F] [--seed S] [--degree D]
               SpMM (sum with edge weights, max with argmax) on a power-law graph, checked against a
               double-precision C# reference; prints the error, PASS/FAIL and the time per call.
           graphkernels bench
@@ -52,6 +52,7 @@ public static class Program
                     }
 
                     Console.WriteLine(GraphDevice.Describe());
+                    Console.WriteLine(GraphKernels.Ilgpu.IlgpuDevices.Describe());
                     return 0;
                 case "demo":
                     return DemoOptions.TryParse(args.AsSpan(1), out var options, out string error)

@@ -53,6 +53,46 @@ public static class IlgpuDevices
     /// <returns>The device.</returns>
     public static GraphDevice OpenBest(string reason) => OpenCore(IlgpuAccelerator.Best, 0, reason);
 
+    /// <summary>
+    /// Report for <c>graphkernels info</c>: the ILGPU version, its CPU accelerator's settings and the
+    /// OpenCL GPUs found (or that there are none).
+    /// </summary>
+    /// <returns>A multi-line report.</returns>
+    public static string Describe()
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine($"ILGPU:        {typeof(Context).Assembly.GetName().Version} (GraphKernels.Ilgpu; ops: SpMM, CSR validation; see docs/ilgpu.md)");
+        try
+        {
+            using var context = CreateContext(withOpenCL: true);
+            foreach (var d in context.GetDevices<CPUDevice>())
+            {
+                sb.AppendLine($"  CPU accelerator: warp {d.WarpSize}, {d.MaxNumThreadsPerGroup} threads per group, {d.NumMultiprocessors} multiprocessor(s) (CPUDeviceKind.Nvidia)");
+                break;
+            }
+
+            int gpus = 0;
+            foreach (var d in context.GetDevices<CLDevice>())
+            {
+                if (d.DeviceType == CLDeviceType.CL_DEVICE_TYPE_GPU)
+                {
+                    sb.AppendLine($"  OpenCL GPU {gpus++}: {d.Name} ({d.VendorName}, OpenCL C {d.CVersion})");
+                }
+            }
+
+            if (gpus == 0)
+            {
+                sb.AppendLine("  OpenCL GPUs: none found (no OpenCL driver with a GPU device)");
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or NotSupportedException or DllNotFoundException or TypeInitializationException)
+        {
+            sb.AppendLine("  could not enumerate ILGPU devices: " + ex.Message);
+        }
+
+        return sb.ToString().TrimEnd();
+    }
+
     private static GraphDevice OpenCore(IlgpuAccelerator which, int ordinal, string reason)
     {
         Context? context = null;
