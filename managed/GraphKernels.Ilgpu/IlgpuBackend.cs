@@ -19,13 +19,15 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
     private readonly Accelerator _accelerator;
     private readonly Lock _lock = new();
     private long _references = 1;  // the device + one per live allocation
-    private SpmmKernels? _spmm;
-    private FillKernels? _fill;
+    private readonly Lazy<SpmmKernels> _spmm;
+    private readonly Lazy<FillKernels> _fill;
 
     public IlgpuBackend(Context context, Accelerator accelerator)
     {
         _context = context;
         _accelerator = accelerator;
+        _spmm = new Lazy<SpmmKernels>(() => new SpmmKernels(accelerator));   // compiled once, on first use, thread-safely
+        _fill = new Lazy<FillKernels>(() => new FillKernels(accelerator));
         Name = accelerator.AcceleratorType == AcceleratorType.CPU
             ? $"ILGPU CPU accelerator (warp {accelerator.WarpSize}, {accelerator.MaxNumThreadsPerGroup} threads per group, {accelerator.NumMultiprocessors} multiprocessor(s))"
             : $"ILGPU {accelerator.AcceleratorType} {accelerator.Name}";
@@ -35,9 +37,9 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
 
     public Accelerator Accelerator => _accelerator;
 
-    internal SpmmKernels Spmm => _spmm ??= new SpmmKernels(_accelerator);
+    internal SpmmKernels Spmm => _spmm.Value;
 
-    private FillKernels Filler => _fill ??= new FillKernels(_accelerator);
+    private FillKernels Filler => _fill.Value;
 
     // ------------------------------------------------------------------ memory ----------
 

@@ -123,9 +123,12 @@ public sealed unsafe class GraphDevice : IDisposable
     /// </summary>
     /// <returns>The best available device.</returns>
     /// <exception cref="DllNotFoundException">Nothing usable: no CUDA device, no emulated library and no GraphKernels.Ilgpu; the message lists why for each.</exception>
-    public static GraphDevice Open()
+    public static GraphDevice Open() => OpenCore(Environment.GetEnvironmentVariable("GRAPHKERNELS_DEVICE"), probeEmulated: true);
+
+    /// <summary><see cref="Open"/> with the override given and, for tests, the emulated library treated as absent.</summary>
+    internal static GraphDevice OpenCore(string? forcedDevice, bool probeEmulated)
     {
-        string? forced = Environment.GetEnvironmentVariable("GRAPHKERNELS_DEVICE")?.Trim().ToLowerInvariant();
+        string? forced = forcedDevice?.Trim().ToLowerInvariant();
         switch (forced)
         {
             case "cuda":
@@ -147,7 +150,8 @@ public sealed unsafe class GraphDevice : IDisposable
             return cuda;
         }
 
-        if (NativeApi.TryLoad(DeviceKind.Emulated, out var emulatedApi, out string whyNoEmulated))
+        string whyNoEmulated = "treated as absent";
+        if (probeEmulated && NativeApi.TryLoad(DeviceKind.Emulated, out var emulatedApi, out whyNoEmulated))
         {
             return new GraphDevice(DeviceKind.Emulated, emulatedApi, "CPU emulation of the CUDA execution model",
                 "no usable CUDA device (" + whyNot + "), and the emulated library is present (it runs the CUDA kernel source and implements every op), so the CPU emulation was chosen",

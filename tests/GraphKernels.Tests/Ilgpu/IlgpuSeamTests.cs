@@ -106,3 +106,60 @@ public sealed class IlgpuSeamTests
         Assert.That(fs!.Message, Does.Contain("ForceStressTopology").And.Contain("ILGPU CPU accelerator"));
     }
 }
+
+/// <summary>How GraphDevice.Open() chooses (through OpenCore, so no process-wide environment variable is touched).</summary>
+[TestFixture]
+[Category("Ilgpu")]
+public sealed class IlgpuDeviceChoiceTests
+{
+    [Test]
+    public void WithoutCudaAndWithoutTheEmulatedLibraryOpenChoosesIlgpuAndSaysWhy()
+    {
+        if (GraphDevice.TryCuda(0, out var cuda, out _))
+        {
+            cuda.Dispose();
+            Assert.Ignore("a CUDA device is present, so Open() rightly picks it");
+        }
+
+        using var d = GraphDevice.OpenCore(null, probeEmulated: false);
+        Assert.Multiple(() =>
+        {
+            Assert.That(d.Kind, Is.EqualTo(DeviceKind.Ilgpu));
+            Assert.That(d.SelectionReason, Does.Contain("no usable CUDA device").And.Contain("no emulated library").And.Contain("ILGPU"));
+            Assert.That(d.SelectionReason, Does.Contain("CPU accelerator").Or.Contain("OpenCL GPU"));
+        });
+    }
+
+    [Test]
+    public void WithTheEmulatedLibraryOpenKeepsTheEmulation()
+    {
+        if (GraphDevice.TryCuda(0, out var cuda, out _))
+        {
+            cuda.Dispose();
+            Assert.Ignore("a CUDA device is present, so Open() rightly picks it");
+        }
+
+        using var d = GraphDevice.OpenCore(null, probeEmulated: true);
+        Assert.That(d.Kind, Is.EqualTo(DeviceKind.Emulated), d.SelectionReason);
+    }
+
+    [TestCase("ilgpu", DeviceKind.Ilgpu)]
+    [TestCase(" ILGPU ", DeviceKind.Ilgpu)]
+    [TestCase("emulated", DeviceKind.Emulated)]
+    public void TheOverrideForcesABackend(string value, DeviceKind expected)
+    {
+        using var d = GraphDevice.OpenCore(value, probeEmulated: true);
+        Assert.Multiple(() =>
+        {
+            Assert.That(d.Kind, Is.EqualTo(expected));
+            Assert.That(d.SelectionReason, Does.Contain("GRAPHKERNELS_DEVICE"));
+        });
+    }
+
+    [Test]
+    public void AnUnknownOverrideIsRejectedWithItsValue()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => GraphDevice.OpenCore("opencl-please", probeEmulated: true));
+        Assert.That(ex!.Message, Does.Contain("GRAPHKERNELS_DEVICE").And.Contain("opencl-please"));
+    }
+}
