@@ -6,7 +6,7 @@ namespace GraphKernels.Cli;
 /// <summary>Which device the demo runs on.</summary>
 public enum DeviceChoice
 {
-    /// <summary>CUDA when available, else the emulation.</summary>
+    /// <summary>GraphDevice.Open(): CUDA when available, else the emulation, else ILGPU.</summary>
     Auto,
 
     /// <summary>CUDA only.</summary>
@@ -14,6 +14,9 @@ public enum DeviceChoice
 
     /// <summary>The CPU emulation only.</summary>
     Emulated,
+
+    /// <summary>ILGPU (GraphKernels.Ilgpu): an OpenCL GPU if present, else ILGPU's CPU accelerator.</summary>
+    Ilgpu,
 }
 
 /// <summary>Options of <c>graphkernels demo</c>.</summary>
@@ -81,8 +84,9 @@ public sealed class DemoOptions
                         case "auto": options.Device = DeviceChoice.Auto; break;
                         case "cuda": options.Device = DeviceChoice.Cuda; break;
                         case "emulated": options.Device = DeviceChoice.Emulated; break;
+                        case "ilgpu": options.Device = DeviceChoice.Ilgpu; break;
                         default:
-                            error = $"--device must be auto, cuda or emulated (got '{value}').";
+                            error = $"--device must be auto, cuda, emulated or ilgpu (got '{value}').";
                             return false;
                     }
 

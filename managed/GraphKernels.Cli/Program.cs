@@ -21,9 +21,12 @@ public static class Program
         Usage:
           graphkernels info
               CUDA driver and devices, NVRTC, the native libraries found, and the device chosen.
-          graphkernels demo [--device auto|cuda|emulated] [--nodes N] [--features F] [--seed S] [--degree D]
+          graphkernels demo [--device auto|cuda|emulated|ilgpu] [--nodes N] [--features F] [--seed S] [--degree D]
               SpMM (sum with edge weights, max with argmax) on a power-law graph, checked against a
               double-precision C# reference; prints the error, PASS/FAIL and the time per call.
+          graphkernels backends [--nodes N] [--features F] [--seed S] [--degree D]
+              What the CPU fallbacks cost: the same SpMM on ILGPU's CPU accelerator, the emulated CUDA
+              library and a plain single-threaded C# loop; median ms per call, results compared bitwise.
           graphkernels bench
               Where the BenchmarkDotNet suites live and how to run them.
         """;
@@ -53,11 +56,16 @@ public static class Program
 
                     Console.WriteLine(GraphDevice.Describe());
                     Console.WriteLine($"JIT cache:    {GraphKernels.Jit.KernelCache.DefaultDirectory} (set {GraphKernels.Jit.KernelCache.DirectoryVariable} to move it; docs/jit.md)");
+                    Console.WriteLine(GraphKernels.Ilgpu.IlgpuDevices.Describe());
                     return 0;
                 case "demo":
                     return DemoOptions.TryParse(args.AsSpan(1), out var options, out string error)
                         ? Demo.Run(options)
                         : Fail(error);
+                case "backends":
+                    return DemoOptions.TryParse(args.AsSpan(1), out var cmpOptions, out string cmpError)
+                        ? BackendComparison.Run(cmpOptions)
+                        : Fail(cmpError);
                 case "bench":
                     Console.WriteLine("The benchmarks are BenchmarkDotNet suites in bench/GraphKernels.Bench. From the repository root:");
                     Console.WriteLine("  dotnet run -c Release --project bench/GraphKernels.Bench -- --filter '*'");

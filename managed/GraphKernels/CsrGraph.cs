@@ -101,7 +101,7 @@ public sealed unsafe class CsrGraph : IDisposable
         {
             rows = device.Upload(rowPtr);
             cols = device.Upload(colIdx);
-            workspace = device.Allocate<byte>(device.Api.CsrValidateWorkspaceBytes);
+            workspace = device.Allocate<byte>(device.Managed is null ? device.Api.CsrValidateWorkspaceBytes : 1);
             var graph = new CsrGraph(device, rows, cols, rowPtr.Length - 1, numCols, colIdx.Length, indexType, true, workspace);
             graph.ValidateCore(0, "CsrGraph.Upload");
             return graph;
@@ -174,7 +174,7 @@ public sealed unsafe class CsrGraph : IDisposable
             throw new ArgumentException($"colIdx has {colIdx.Length} elements but nnz = {nnz}.", nameof(colIdx));
         }
 
-        var workspace = device.Allocate<byte>(device.Api.CsrValidateWorkspaceBytes);
+        var workspace = device.Allocate<byte>(device.Managed is null ? device.Api.CsrValidateWorkspaceBytes : 1);
         var graph = new CsrGraph(device, rowPtr, colIdx, numRows, numCols, nnz, indexType, false, workspace);
         if (validate)
         {
@@ -208,6 +208,12 @@ public sealed unsafe class CsrGraph : IDisposable
 
     private void ValidateCore(nint stream, string operation)
     {
+        if (Device.Managed is { } managed)
+        {
+            managed.ValidateCsr(this, operation);
+            return;
+        }
+
         // Lease the graph's buffers and the workspace first, so a concurrent Dispose cannot free them
         // while the device reads them.
         var leases = default(BufferLeases);

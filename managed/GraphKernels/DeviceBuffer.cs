@@ -118,9 +118,15 @@ public sealed unsafe class DeviceBuffer<T> : DeviceBuffer
         MemoryHandle.DangerousAddRef(ref added);
         try
         {
-            nint dst = MemoryHandle.DangerousGetHandle() + (nint)(destinationOffset * sizeof(T));
             fixed (T* src = source)
             {
+                if (MemoryHandle.ManagedAllocation is { } managed)
+                {
+                    DeviceCore.Managed!.CopyToDevice(managed, destinationOffset * sizeof(T), src, (long)source.Length * sizeof(T));
+                    return;
+                }
+
+                nint dst = MemoryHandle.DangerousGetHandle() + (nint)(destinationOffset * sizeof(T));
                 DeviceCore.CopyToDevice(dst, src, (long)source.Length * sizeof(T));
             }
         }
@@ -145,9 +151,15 @@ public sealed unsafe class DeviceBuffer<T> : DeviceBuffer
         MemoryHandle.DangerousAddRef(ref added);
         try
         {
-            nint src = MemoryHandle.DangerousGetHandle() + (nint)(sourceOffset * sizeof(T));
             fixed (T* dst = destination)
             {
+                if (MemoryHandle.ManagedAllocation is { } managed)
+                {
+                    DeviceCore.Managed!.CopyToHost(dst, managed, sourceOffset * sizeof(T), (long)destination.Length * sizeof(T));
+                    return;
+                }
+
+                nint src = MemoryHandle.DangerousGetHandle() + (nint)(sourceOffset * sizeof(T));
                 DeviceCore.CopyToHost(dst, src, (long)destination.Length * sizeof(T));
             }
         }
@@ -182,6 +194,12 @@ public sealed unsafe class DeviceBuffer<T> : DeviceBuffer
             nint p = MemoryHandle.DangerousGetHandle();
             if (_length == 0)
             {
+                return;
+            }
+
+            if (MemoryHandle.ManagedAllocation is { } managed)
+            {
+                DeviceCore.Managed!.Fill(managed, _length, sizeof(T), new ReadOnlySpan<byte>(&value, sizeof(T)));
                 return;
             }
 

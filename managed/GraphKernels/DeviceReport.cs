@@ -97,11 +97,9 @@ internal static unsafe class DeviceReport
             sb.AppendLine($"GraphDevice.Open(): {device.Kind}, {device.Name}");
             sb.AppendLine($"  reason: {device.SelectionReason}");
         }
-        catch (Exception ex) when (ex is DllNotFoundException or GraphKernelsException)
+        catch (Exception ex) when (ex is DllNotFoundException or GraphKernelsException or ArgumentException)
         {
-            sb.AppendLine(ex is DllNotFoundException
-                ? "GraphDevice.Open(): no device (the emulated library is missing, see above)"
-                : $"GraphDevice.Open(): no device ({ex.Message})");
+            sb.AppendLine($"GraphDevice.Open(): no device ({ex.Message})");
         }
 
         return sb.ToString().TrimEnd();

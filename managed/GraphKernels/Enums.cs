@@ -8,6 +8,12 @@ public enum DeviceKind
 
     /// <summary>The CPU emulation of the CUDA execution model (<c>libgraphkernels_emulated</c>).</summary>
     Emulated,
+
+    /// <summary>
+    /// A .NET backend through ILGPU (GraphKernels.Ilgpu: its CPU accelerator, or an OpenCL GPU); no
+    /// native library. Ops it does not implement throw <see cref="System.NotSupportedException"/>.
+    /// </summary>
+    Ilgpu,
 }
 
 /// <summary>Element type of CSR indices (<c>gk_index_type</c>).</summary>

@@ -9,7 +9,8 @@ namespace GraphKernels;
 
 /// <summary>
 /// A device GraphKernels runs on: a CUDA device (through its primary context, shared with the CUDA
-/// runtime, libtorch and TorchSharp) or the CPU emulation of the CUDA execution model.
+/// runtime, libtorch and TorchSharp), the CPU emulation of the CUDA execution model, or an ILGPU
+/// accelerator (GraphKernels.Ilgpu, no native library).
 /// Buffers, streams and graphs belong to the <see cref="GraphDevice"/> instance that created them.
 /// </summary>
 public sealed unsafe class GraphDevice : IDisposable
@@ -21,13 +22,14 @@ public sealed unsafe class GraphDevice : IDisposable
 
     private readonly PrimaryContextHandle? _context;
     private readonly nint _contextValue;
+    private readonly NativeApi? _api;
     private int _disposed;
 
-    private GraphDevice(DeviceKind kind, NativeApi api, string name, string reason, CudaDriver? driver,
+    private GraphDevice(DeviceKind kind, NativeApi? api, string name, string reason, CudaDriver? driver,
         int ordinal, PrimaryContextHandle? context)
     {
         Kind = kind;
-        Api = api;
+        _api = api;
         Name = name;
         SelectionReason = reason;
         Driver = driver;
@@ -35,6 +37,12 @@ public sealed unsafe class GraphDevice : IDisposable
         _context = context;
         _contextValue = context?.DangerousGetHandle() ?? 0;
         DefaultStream = new Stream(this, 0, null);
+    }
+
+    private GraphDevice(IManagedBackend backend, string reason)
+        : this(DeviceKind.Ilgpu, null, backend.Name, reason, null, -1, null)
+    {
+        Managed = backend;
     }
 
     /// <summary>Whether this is a CUDA device or the CPU emulation.</summary>
@@ -46,14 +54,14 @@ public sealed unsafe class GraphDevice : IDisposable
     /// <summary>Why this device was chosen (by <see cref="Open"/>) or how it was requested.</summary>
     public string SelectionReason { get; }
 
-    /// <summary>The file of the GraphKernels native library this device calls.</summary>
-    public string NativeLibraryPath => Api.Path;
+    /// <summary>The file of the GraphKernels native library this device calls ("" on an ILGPU device, which calls none).</summary>
+    public string NativeLibraryPath => _api?.Path ?? string.Empty;
 
-    /// <summary>The native library's version string (gk_version_string).</summary>
-    public string NativeVersion => Api.Version;
+    /// <summary>The native library's version string (gk_version_string; "" on an ILGPU device).</summary>
+    public string NativeVersion => _api?.Version ?? string.Empty;
 
-    /// <summary>The native library's build description (gk_build_info).</summary>
-    public string NativeBuildInfo => Api.BuildInfo;
+    /// <summary>The native library's build description (gk_build_info; "" on an ILGPU device).</summary>
+    public string NativeBuildInfo => _api?.BuildInfo ?? string.Empty;
 
     /// <summary>The legacy default (NULL) stream; non-owning, disposing it does nothing.</summary>
     public Stream DefaultStream { get; }
@@ -61,7 +69,18 @@ public sealed unsafe class GraphDevice : IDisposable
     /// <summary>CUDA device ordinal (-1 for the emulated device).</summary>
     internal int Ordinal { get; }
 
-    internal NativeApi Api { get; }
+    /// <summary>
+    /// The native library. On an ILGPU device there is none: reaching it means the calling op has no
+    /// ILGPU implementation, and that is a <see cref="NotSupportedException"/> naming the op and the backend.
+    /// </summary>
+    internal NativeApi Api
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _api ?? ThrowNoNativeApi();
+    }
+
+    /// <summary>The managed backend of an <see cref="DeviceKind.Ilgpu"/> device, else null.</summary>
+    internal IManagedBackend? Managed { get; }
 
     internal CudaDriver? Driver { get; }
 
@@ -96,18 +115,100 @@ public sealed unsafe class GraphDevice : IDisposable
     public static GraphDevice Emulated() => CreateEmulated("requested with GraphDevice.Emulated");
 
     /// <summary>
-    /// Opens CUDA device 0 if the driver, a device and libgraphkernels are all present, else the CPU
-    /// emulation; <see cref="SelectionReason"/> says why.
+    /// Opens the best device present and says why in <see cref="SelectionReason"/>: CUDA device 0 if
+    /// the driver, a device and libgraphkernels are all present; else the CPU emulation if
+    /// libgraphkernels_emulated is present (it runs the CUDA kernel source and implements every op);
+    /// else ILGPU (an OpenCL GPU, then ILGPU's CPU accelerator) if the GraphKernels.Ilgpu assembly is
+    /// loadable. The environment variable GRAPHKERNELS_DEVICE = cuda | emulated | ilgpu forces one.
     /// </summary>
     /// <returns>The best available device.</returns>
-    public static GraphDevice Open()
+    /// <exception cref="DllNotFoundException">Nothing usable: no CUDA device, no emulated library and no GraphKernels.Ilgpu; the message lists why for each.</exception>
+    public static GraphDevice Open() => OpenCore(Environment.GetEnvironmentVariable("GRAPHKERNELS_DEVICE"), probeEmulated: true);
+
+    /// <summary><see cref="Open"/> with the override given and, for tests, the emulated library treated as absent.</summary>
+    internal static GraphDevice OpenCore(string? forcedDevice, bool probeEmulated)
     {
+        string? forced = forcedDevice?.Trim().ToLowerInvariant();
+        switch (forced)
+        {
+            case "cuda":
+                return Cuda();
+            case "emulated":
+                return CreateEmulated("forced by GRAPHKERNELS_DEVICE=emulated");
+            case "ilgpu":
+                return TryOpenManaged("forced by GRAPHKERNELS_DEVICE=ilgpu", out var forcedManaged, out string whyNoManaged)
+                    ? forcedManaged
+                    : throw new DllNotFoundException("GRAPHKERNELS_DEVICE=ilgpu but " + whyNoManaged);
+            case null or "" or "auto":
+                break;
+            default:
+                throw new ArgumentException($"GRAPHKERNELS_DEVICE = '{forced}' is not one of cuda, emulated, ilgpu, auto.");
+        }
+
         if (TryCreateCuda(0, "CUDA driver, device 0 and libgraphkernels are present", out var cuda, out string whyNot, out _))
         {
             return cuda;
         }
 
-        return CreateEmulated("no usable CUDA device, so the CPU emulation was chosen: " + whyNot);
+        string whyNoEmulated = "treated as absent";
+        if (probeEmulated && NativeApi.TryLoad(DeviceKind.Emulated, out var emulatedApi, out whyNoEmulated))
+        {
+            return new GraphDevice(DeviceKind.Emulated, emulatedApi, "CPU emulation of the CUDA execution model",
+                "no usable CUDA device (" + whyNot + "), and the emulated library is present (it runs the CUDA kernel source and implements every op), so the CPU emulation was chosen",
+                null, -1, null);
+        }
+
+        string reason = "no usable CUDA device (" + whyNot + ") and no emulated library (" + whyNoEmulated + "), so ILGPU was chosen";
+        if (TryOpenManaged(reason, out var managed, out string whyNoIlgpu))
+        {
+            return managed;
+        }
+
+        throw new DllNotFoundException("GraphDevice.Open: no usable device. CUDA: " + whyNot + " Emulated: " + whyNoEmulated + " ILGPU: " + whyNoIlgpu);
+    }
+
+    /// <summary>Wraps a managed backend (called by GraphKernels.Ilgpu's GraphDevice factory).</summary>
+    internal static GraphDevice FromManagedBackend(IManagedBackend backend, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        return new GraphDevice(backend, reason);
+    }
+
+    /// <summary>
+    /// Loads GraphKernels.Ilgpu by name (the core does not reference it) and asks its
+    /// <c>GraphKernels.Ilgpu.IlgpuDevices.OpenBest(string reason)</c> for an OpenCL GPU, else the CPU accelerator.
+    /// </summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "GraphKernels.Ilgpu is optional; when trimmed away Open() falls back with the reason.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "GraphKernels.Ilgpu is optional; when trimmed away Open() falls back with the reason.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2057", Justification = "GraphKernels.Ilgpu is optional; when trimmed away Open() falls back with the reason.")]
+    private static bool TryOpenManaged(string reason, [NotNullWhen(true)] out GraphDevice? device, out string whyNot)
+    {
+        device = null;
+        try
+        {
+            var type = Type.GetType("GraphKernels.Ilgpu.IlgpuDevices, GraphKernels.Ilgpu", throwOnError: false);
+            if (type is null)
+            {
+                whyNot = "the GraphKernels.Ilgpu assembly is not loadable (reference the GraphKernels.Ilgpu package to get the portable backend)";
+                return false;
+            }
+
+            var open = type.GetMethod("OpenBest", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static, [typeof(string)]);
+            if (open is null)
+            {
+                whyNot = "GraphKernels.Ilgpu has no IlgpuDevices.OpenBest(string) (version mismatch)";
+                return false;
+            }
+
+            device = (GraphDevice?)open.Invoke(null, [reason]);
+            whyNot = device is null ? "GraphKernels.Ilgpu found no accelerator" : string.Empty;
+            return device is not null;
+        }
+        catch (Exception ex) when (ex is System.Reflection.TargetInvocationException or System.IO.FileLoadException or BadImageFormatException or TypeLoadException)
+        {
+            whyNot = "GraphKernels.Ilgpu failed to open an accelerator: " + (ex.InnerException ?? ex).Message;
+            return false;
+        }
     }
 
     /// <summary>Tries to open CUDA device <paramref name="ordinal"/>.</summary>
@@ -205,12 +306,12 @@ public sealed unsafe class GraphDevice : IDisposable
         return $"{name} (sm_{major}{minor})";
     }
 
-    /// <summary>Creates a stream (cuStreamCreate; a fake, non-null handle on the emulated device, which runs synchronously).</summary>
+    /// <summary>Creates a stream (cuStreamCreate; a fake, non-null handle on the emulated and ILGPU devices, where every op goes to one queue).</summary>
     /// <returns>An owning stream; dispose it when done.</returns>
     public Stream CreateStream()
     {
         ThrowIfDisposed();
-        if (Kind == DeviceKind.Emulated)
+        if (Kind != DeviceKind.Cuda)
         {
             long n = Interlocked.Increment(ref s_fakeStreamCounter);
             return new Stream(this, (nint)(0x5000_0000L + n * 16), null, created: true);
@@ -291,13 +392,19 @@ public sealed unsafe class GraphDevice : IDisposable
         }
 
         ThrowIfDisposed();
+        if (Managed is not null)
+        {
+            throw new NotSupportedException($"GraphDevice.WrapBuffer is not supported on the {Name} backend: ILGPU buffers cannot wrap foreign device pointers.");
+        }
+
         return new DeviceBuffer<T>(this, new DeviceMemoryHandle(pointer, ownsHandle: false, null, null), length);
     }
 
-    /// <summary>Waits for all work on this device (cuCtxSynchronize; nothing to wait for on the emulated device).</summary>
+    /// <summary>Waits for all work on this device (cuCtxSynchronize; the accelerator's queue on ILGPU; nothing to wait for on the emulated device).</summary>
     public void Synchronize()
     {
         ThrowIfDisposed();
+        Managed?.Synchronize();
         if (Kind == DeviceKind.Cuda)
         {
             EnsureContext();
@@ -318,6 +425,7 @@ public sealed unsafe class GraphDevice : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _context?.Dispose();
+            Managed?.ReleaseDevice();
         }
     }
 
@@ -357,11 +465,21 @@ public sealed unsafe class GraphDevice : IDisposable
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
+    private NativeApi ThrowNoNativeApi() => throw ManagedBackends.NotSupported(ManagedBackends.CallingOp(), Name);
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void ThrowDisposed() => throw new ObjectDisposedException(nameof(GraphDevice), $"The device {Name} has been disposed.");
 
     internal DeviceMemoryHandle AllocateBytes(long bytes)
     {
         long size = Math.Max(bytes, 1);
+        if (Managed is not null)
+        {
+            var allocation = Managed.Allocate(size, out nint token);
+            return new DeviceMemoryHandle(token, allocation);
+        }
+
         if (Kind == DeviceKind.Emulated)
         {
             void* p;

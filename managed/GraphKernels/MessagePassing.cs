@@ -155,6 +155,12 @@ public static unsafe partial class MessagePassing
             ps = stream.NativeHandle;
         }
 
+        if (device.Managed is { } managed)
+        {
+            managed.SpMM(graph, message, reduce, features, x, ldx, edgeWeight, y, ldy, argOut, ldArg);
+            return;
+        }
+
         // Keep every buffer alive for the duration of the native call, even against a concurrent Dispose.
         var leases = default(BufferLeases);
         try

@@ -23,7 +23,7 @@ public sealed class Stream : IDisposable
 
         // The emulated library runs every call to completion and accepts only streams it created
         // itself (it checks them), so emulated Stream objects all map to its NULL stream.
-        NativeHandle = device.Kind == DeviceKind.Emulated ? 0 : handle;
+        NativeHandle = device.Kind == DeviceKind.Cuda ? handle : 0;
     }
 
     /// <summary>The raw stream handle (0 = the legacy default stream).</summary>
@@ -41,6 +41,7 @@ public sealed class Stream : IDisposable
     public unsafe void Synchronize()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        Device.Managed?.Synchronize();
         if (Device.Kind == DeviceKind.Cuda)
         {
             Device.EnsureContext();

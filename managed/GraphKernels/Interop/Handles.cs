@@ -47,12 +47,30 @@ internal sealed unsafe class DeviceMemoryHandle : SafeHandle
         }
     }
 
+    /// <summary>Memory of a managed backend (GraphKernels.Ilgpu): <paramref name="allocation"/> is disposed on release.</summary>
+    public DeviceMemoryHandle(nint pointer, IDisposable allocation)
+        : base(0, ownsHandle: true)
+    {
+        SetHandle(pointer);
+        OwnsMemory = true;
+        ManagedAllocation = allocation;
+    }
+
     public bool OwnsMemory { get; }
+
+    /// <summary>The managed backend's allocation object, or null for native memory.</summary>
+    public IDisposable? ManagedAllocation { get; }
 
     public override bool IsInvalid => handle == 0;
 
     protected override bool ReleaseHandle()
     {
+        if (ManagedAllocation is not null)
+        {
+            ManagedAllocation.Dispose();
+            return true;
+        }
+
         if (_context is null)
         {
             NativeMemory.AlignedFree((void*)handle);

@@ -9,6 +9,7 @@ namespace GraphKernels.Tests.BadInput;
 /// </summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("BadInput")]
 [Parallelizable(ParallelScope.All)]
 public sealed class CsrValidationTests
