@@ -62,23 +62,29 @@ GK_HD int64_t nl_graph_of(const I* __restrict__ gptr, int64_t num_graphs, int64_
     return lo;
 }
 
-// Cell of structure b in double, its inverse, and per lattice direction k the fractional reach
-// cutoff * |column k of L^-1| (= cutoff / interplanar spacing).
+// Cell of structure b: the lattice rows as given (fp32, widened to double exactly where used), and
+// per lattice direction k the columns of L^-1 and the fractional reach cutoff * |column k of L^-1|
+// (= cutoff / interplanar spacing), in fp32: they only bound the candidate shifts, with slack, and
+// every candidate is then decided by the exact double test, so their rounding cannot change the edges.
 struct NlCell {
-    double l[9];
-    double inv[9];
-    double reach[3];
+    float l[9];
+    float inv[9];
+    float reach[3];
     bool periodic;
 };
 
 GK_D void nl_load_cell(const float* __restrict__ cell, const uint8_t* __restrict__ periodic,
                        int64_t b, double cutoff, NlCell& c) {
     c.periodic = periodic == nullptr || periodic[b] != 0;
-    for (int k = 0; k < 9; ++k) c.l[k] = 0.0, c.inv[k] = 0.0;
-    c.reach[0] = c.reach[1] = c.reach[2] = 0.0;
+#pragma unroll
+    for (int k = 0; k < 9; ++k) c.l[k] = 0.0f, c.inv[k] = 0.0f;
+    c.reach[0] = c.reach[1] = c.reach[2] = 0.0f;
     if (!c.periodic) return;
-    for (int k = 0; k < 9; ++k) c.l[k] = static_cast<double>(cell[b * 9 + k]);
-    const double* m = c.l;
+#pragma unroll
+    for (int k = 0; k < 9; ++k) c.l[k] = cell[b * 9 + k];
+    double m[9];
+#pragma unroll
+    for (int k = 0; k < 9; ++k) m[k] = c.l[k];
     const double a00 = m[4] * m[8] - m[5] * m[7];
     const double a01 = m[2] * m[7] - m[1] * m[8];
     const double a02 = m[1] * m[5] - m[2] * m[4];
@@ -90,12 +96,25 @@ GK_D void nl_load_cell(const float* __restrict__ cell, const uint8_t* __restrict
     const double a22 = m[0] * m[4] - m[1] * m[3];
     const double det = m[0] * a00 + m[1] * a10 + m[2] * a20;
     const double r = 1.0 / det;
-    c.inv[0] = a00 * r; c.inv[1] = a01 * r; c.inv[2] = a02 * r;
-    c.inv[3] = a10 * r; c.inv[4] = a11 * r; c.inv[5] = a12 * r;
-    c.inv[6] = a20 * r; c.inv[7] = a21 * r; c.inv[8] = a22 * r;
+    c.inv[0] = static_cast<float>(a00 * r); c.inv[1] = static_cast<float>(a01 * r);
+    c.inv[2] = static_cast<float>(a02 * r); c.inv[3] = static_cast<float>(a10 * r);
+    c.inv[4] = static_cast<float>(a11 * r); c.inv[5] = static_cast<float>(a12 * r);
+    c.inv[6] = static_cast<float>(a20 * r); c.inv[7] = static_cast<float>(a21 * r);
+    c.inv[8] = static_cast<float>(a22 * r);
+#pragma unroll
     for (int k = 0; k < 3; ++k)
-        c.reach[k] = cutoff * sqrt(c.inv[k] * c.inv[k] + c.inv[3 + k] * c.inv[3 + k] +
-                                   c.inv[6 + k] * c.inv[6 + k]);
+        c.reach[k] = static_cast<float>(
+            cutoff * sqrt(static_cast<double>(c.inv[k]) * c.inv[k] +
+                          static_cast<double>(c.inv[3 + k]) * c.inv[3 + k] +
+                          static_cast<double>(c.inv[6 + k]) * c.inv[6 + k]));
+}
+
+// Candidate shift range [lo, hi] along one lattice direction for fractional offset f (slack 1e-4
+// relative: fp32 inverse and reach are accurate to ~1e-7 relative, so no true neighbour is missed).
+GK_D void nl_shift_range(double f, float reach, int& lo, int& hi) {
+    const double slack = 1e-4 * (1.0 + fabs(f) + reach);
+    lo = static_cast<int>(ceil(-f - reach - slack));
+    hi = static_cast<int>(floor(-f + reach + slack));
 }
 
 // The walk shared by count and fill: every neighbour of atom i in the documented order. With
@@ -117,24 +136,21 @@ GK_D int64_t nl_walk(int64_t i, const I* __restrict__ gptr, int64_t num_graphs,
         const double dx = static_cast<double>(pos[j * 3 + 0]) - xi;
         const double dy = static_cast<double>(pos[j * 3 + 1]) - yi;
         const double dz = static_cast<double>(pos[j * 3 + 2]) - zi;
-        int smin[3] = {0, 0, 0}, smax[3] = {0, 0, 0};
+        int lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0, lo2 = 0, hi2 = 0;
         if (c.periodic) {
-            for (int k = 0; k < 3; ++k) {
-                // Fractional coordinate of d along k; S_k must bring f + S_k within the reach.
-                const double f = dx * c.inv[k] + dy * c.inv[3 + k] + dz * c.inv[6 + k];
-                const double slack = 1e-9 * (1.0 + fabs(f) + c.reach[k]);
-                smin[k] = static_cast<int>(ceil(-f - c.reach[k] - slack));
-                smax[k] = static_cast<int>(floor(-f + c.reach[k] + slack));
-            }
+            // Fractional coordinates of d; S_k must bring f_k + S_k within the reach.
+            nl_shift_range(dx * c.inv[0] + dy * c.inv[3] + dz * c.inv[6], c.reach[0], lo0, hi0);
+            nl_shift_range(dx * c.inv[1] + dy * c.inv[4] + dz * c.inv[7], c.reach[1], lo1, hi1);
+            nl_shift_range(dx * c.inv[2] + dy * c.inv[5] + dz * c.inv[8], c.reach[2], lo2, hi2);
         }
-        for (int s0 = smin[0]; s0 <= smax[0]; ++s0) {
-            for (int s1 = smin[1]; s1 <= smax[1]; ++s1) {
-                for (int s2 = smin[2]; s2 <= smax[2]; ++s2) {
+        for (int s0 = lo0; s0 <= hi0; ++s0) {
+            for (int s1 = lo1; s1 <= hi1; ++s1) {
+                for (int s2 = lo2; s2 <= hi2; ++s2) {
                     if (j == i && s0 == 0 && s1 == 0 && s2 == 0) continue;
                     const double a = s0, bb = s1, cc = s2;
-                    const double rx = dx + (a * c.l[0] + bb * c.l[3] + cc * c.l[6]);
-                    const double ry = dy + (a * c.l[1] + bb * c.l[4] + cc * c.l[7]);
-                    const double rz = dz + (a * c.l[2] + bb * c.l[5] + cc * c.l[8]);
+                    const double rx = dx + (a * static_cast<double>(c.l[0]) + bb * static_cast<double>(c.l[3]) + cc * static_cast<double>(c.l[6]));
+                    const double ry = dy + (a * static_cast<double>(c.l[1]) + bb * static_cast<double>(c.l[4]) + cc * static_cast<double>(c.l[7]));
+                    const double rz = dz + (a * static_cast<double>(c.l[2]) + bb * static_cast<double>(c.l[5]) + cc * static_cast<double>(c.l[8]));
                     const double r2 = rx * rx + ry * ry + rz * rz;
                     if (!(r2 < rc2)) continue;
                     if (kFill) {
@@ -224,9 +240,9 @@ neighbor_scan_kernel(int64_t num_atoms, int64_t limit, unsigned long long* __res
     }
 }
 
+// No __launch_bounds__: with it ptxas 11.8 caps this kernel at 96 registers and spills.
 template <typename I>
-__global__ void __launch_bounds__(kNeighborBlockThreads)
-neighbor_fill_kernel(const I* __restrict__ gptr, int64_t num_graphs, int64_t num_atoms,
+__global__ void neighbor_fill_kernel(const I* __restrict__ gptr, int64_t num_graphs, int64_t num_atoms,
                      const float* __restrict__ pos, const float* __restrict__ cell,
                      const uint8_t* __restrict__ periodic, double cutoff,
                      const I* __restrict__ src_ptr, I* __restrict__ edge_src,
