@@ -24,6 +24,9 @@ public static class Program
           graphkernels demo [--device auto|cuda|emulated] [--nodes N] [--features F] [--seed S] [--degree D]
               SpMM (sum with edge weights, max with argmax) on a power-law graph, checked against a
               double-precision C# reference; prints the error, PASS/FAIL and the time per call.
+          graphkernels demo md [--device auto|cuda|emulated] [--cells C] [--steps S] [--dt FS] [--temperature K] [--skin A] [--out DIR]
+              NVE molecular dynamics of FCC argon (Lennard-Jones, 4x4x4 cells = 256 atoms by default): neighbour
+              lists and forces/stress from GraphKernels; prints energy drift and pressure, writes DIR/md.png.
           graphkernels bench
               Where the BenchmarkDotNet suites live and how to run them.
         """;
@@ -53,6 +56,8 @@ public static class Program
 
                     Console.WriteLine(GraphDevice.Describe());
                     return 0;
+                case "demo" when args.Length > 1 && args[1] == "md":
+                    return Md.Run(args.AsSpan(2));
                 case "demo":
                     return DemoOptions.TryParse(args.AsSpan(1), out var options, out string error)
                         ? Demo.Run(options)
