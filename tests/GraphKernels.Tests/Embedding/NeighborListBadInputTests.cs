@@ -158,4 +158,23 @@ public sealed unsafe class NeighborListBadInputTests
         Assert.That((GkStatus)s3, Is.EqualTo(GkStatus.InvalidArgument));
         Assert.That(es.ToArray().Concat(ed.ToArray()).Concat(sh.ToArray()).All(v => v == Poison), "an output was written by a refused call");
     }
+
+    [Test]
+    public void ManagedBuildNamesTheShortOrMissingArgument()
+    {
+        var b = Crystal();
+        using var pos = Device.Upload<float>(b.Positions);
+        using var shortPos = Device.Upload<float>(b.Positions.AsSpan(0, b.Positions.Length - 1).ToArray());
+        using var cell = Device.Upload<float>(b.Cell);
+        using var shortCell = Device.Upload<float>(new float[8]);
+        using var noFlags = Device.Allocate<byte>(0);
+        Assert.That(Assert.Throws<ArgumentException>(() => NeighborList.Build(Device, b.GraphAtomPtr, shortPos, cell, null, 2.0))!.ParamName, Is.EqualTo("positions"));
+        Assert.That(Assert.Throws<ArgumentException>(() => NeighborList.Build(Device, b.GraphAtomPtr, pos, shortCell, null, 2.0))!.ParamName, Is.EqualTo("cell"));
+        Assert.That(Assert.Throws<ArgumentException>(() => NeighborList.Build(Device, b.GraphAtomPtr, pos, cell, noFlags, 2.0))!.ParamName, Is.EqualTo("periodic"));
+        Assert.That(Assert.Throws<ArgumentException>(() => NeighborList.Build(Device, new long[] { 4 }, pos, cell, null, 2.0))!.ParamName, Is.EqualTo("graphAtomPtr"));
+        Assert.That(Assert.Throws<ArgumentNullException>(() => NeighborList.Build(Device, b.GraphAtomPtr, null!, cell, null, 2.0))!.ParamName, Is.EqualTo("positions"));
+        var ex = Assert.Throws<GraphKernelsException>(() => NeighborList.Build(Device, b.GraphAtomPtr, pos, cell, null, -1.0));
+        Assert.That(ex!.Status, Is.EqualTo(GkStatus.InvalidArgument));
+        Assert.That(ex.Message, Does.Contain("cutoff = -1 must be finite and > 0"));
+    }
 }
