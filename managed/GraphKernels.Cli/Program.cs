@@ -55,6 +55,7 @@ public static class Program
                     }
 
                     Console.WriteLine(GraphDevice.Describe());
+                    Console.WriteLine($"JIT cache:    {GraphKernels.Jit.KernelCache.DefaultDirectory} (set {GraphKernels.Jit.KernelCache.DirectoryVariable} to move it; docs/jit.md)");
                     return 0;
                 case "demo" when args.Length > 1 && args[1] == "md":
                     return Md.Run(args.AsSpan(2));

@@ -160,9 +160,174 @@ GK_API gk_status gk_spmm(const gk_csr* csr, int32_t message, int32_t reduce, int
 
 /* ---------------------------------------------------------------- edge ops: SDDMM, edge ---- */
 /* ---------------------------------------------------------------- softmax, segment, COO ---- */
+/*
+ * Edge ops (docs/message_passing.md, "Edge ops"). Element type of every feature/edge tensor: dtype
+ * (GK_DTYPE_F32, F16 or BF16; fp32 arithmetic and accumulation, one rounding on store). Index
+ * arrays are of the CSR's (or the call's) index type. Every output element is written by one
+ * thread in a fixed order: results are bitwise identical run to run. Graph contents (row_ptr,
+ * col_idx, perm, segment pointers) are trusted; run gk_csr_validate once per graph. Outputs must
+ * not overlap inputs. Stream-ordered, no synchronisation, unless a comment says otherwise.
+ */
+
+/** SDDMM per-edge operation. */
+typedef enum gk_sddmm_op {
+    GK_SDDMM_DOT = 0,  /* out [E, H]: dot over the D = F / H features of each head */
+    GK_SDDMM_ADD = 1,  /* out [E, F]: a + b                                       */
+    GK_SDDMM_SUB = 2,  /* out [E, F]: a - b                                       */
+    GK_SDDMM_MUL = 3,  /* out [E, F]: a * b                                       */
+    GK_SDDMM_DIV = 4   /* out [E, F]: a / b                                       */
+} gk_sddmm_op;
+
+/** Where an SDDMM operand row comes from for edge e = (src u -> dst v) at CSR position e. */
+typedef enum gk_target {
+    GK_TARGET_SRC = 0,   /* row u of a [num_cols, F] node tensor  */
+    GK_TARGET_DST = 1,   /* row v of a [num_rows, F] node tensor  */
+    GK_TARGET_EDGE = 2   /* row e of an [nnz, F] edge tensor      */
+} gk_target;
+
+/** What gk_segment_gather writes (forward gather_csr, or the backward of gk_segment_reduce). */
+typedef enum gk_gather_mode {
+    GK_GATHER_COPY = 0,  /* out[i] = src[s]: gather_csr, and the backward of SUM             */
+    GK_GATHER_MEAN = 1,  /* out[i] = src[s] / count(s): the backward of MEAN                 */
+    GK_GATHER_ARG = 2    /* out[i, f] = arg[s, f] == i ? src[s, f] : 0: backward of MAX/MIN  */
+} gk_gather_mode;
+
+/** Which degree gk_degree computes. */
+typedef enum gk_degree_kind {
+    GK_DEGREE_IN = 0,   /* per destination (CSR row): [num_rows]          */
+    GK_DEGREE_OUT = 1   /* per source (CSR column): [num_cols]            */
+} gk_degree_kind;
+
+/**
+ * SDDMM: for every CSR position e of row v (u = col_idx[e]), out[e, :] = op(A[a(e), :], B[b(e), :])
+ * where a(e), b(e) are u, v or e by lhs_target / rhs_target (gk_target). A and B are [rows, feat]
+ * with leading dimensions ld_lhs, ld_rhs >= feat (rows = num_cols, num_rows or nnz by target).
+ * DOT: heads H >= 1 divides feat, out [nnz, H] (ld_out >= H), out[e, h] = sum_d A[., hD + d] B[., hD + d].
+ * ADD/SUB/MUL/DIV: heads must be 1, out [nnz, feat] (ld_out >= feat).
+ */
+GK_API gk_status gk_sddmm(const gk_csr* csr, int32_t op, int32_t dtype, int64_t feat,
+                          int64_t heads, int32_t lhs_target, const void* lhs, int64_t ld_lhs,
+                          int32_t rhs_target, const void* rhs, int64_t ld_rhs, void* out,
+                          int64_t ld_out, void* stream);
+
+/**
+ * Backward of gk_sddmm (same csr, op, dtype, feat, heads, targets, lhs, rhs). grad_out: the
+ * gradient of out ([nnz, H] or [nnz, feat], ld_grad_out). grad_lhs / grad_rhs: NULL to skip, else
+ * [rows of the operand's target, feat] with their leading dimensions, fully overwritten (a node with
+ * no edges gets 0). An edge operand's gradient is per edge; a destination operand's is a sum over
+ * the CSR row (positions ascending); a source operand's is a sum over the row of the TRANSPOSE:
+ * transpose is the by-source CSR (num_rows = csr->num_cols, num_cols = csr->num_rows, col_idx =
+ * destination, same index type and nnz) and perm [nnz] (that index type) gives, for transposed
+ * position t, the original CSR position; stable (ascending original position within a source row),
+ * as the graph plan builds it. transpose and perm may be NULL when no source-target gradient is
+ * requested. A DIV rhs gradient reads both operands.
+ */
+GK_API gk_status gk_sddmm_backward(const gk_csr* csr, const gk_csr* transpose, const void* perm,
+                                   int32_t op, int32_t dtype, int64_t feat, int64_t heads,
+                                   int32_t lhs_target, const void* lhs, int64_t ld_lhs,
+                                   int32_t rhs_target, const void* rhs, int64_t ld_rhs,
+                                   const void* grad_out, int64_t ld_grad_out, void* grad_lhs,
+                                   int64_t ld_grad_lhs, void* grad_rhs, int64_t ld_grad_rhs,
+                                   void* stream);
+
+/**
+ * Edge softmax over the in-edges of each destination row, per head h < heads:
+ * out[e, h] = exp(s[e, h] - m) / (sum + 1e-16), m = the row's max (a row whose max is -inf uses
+ * m = 0: all -inf scores give 0, not NaN; NaN propagates), sum = sum of exp(s - m) over the row.
+ * scores, out: [nnz, heads] with ld_scores, ld_out >= heads. row_max, row_sum: NULL or fp32
+ * [num_rows, heads] dense, receiving m and sum (0 and 0 for empty rows).
+ */
+GK_API gk_status gk_edge_softmax(const gk_csr* csr, int32_t dtype, int64_t heads,
+                                 const void* scores, int64_t ld_scores, void* out, int64_t ld_out,
+                                 float* row_max, float* row_sum, void* stream);
+
+/** Backward of gk_edge_softmax: grad_scores[e, h] = y[e, h] (g[e, h] - sum_row y g), row-local.
+ *  y = the forward's out, g = grad_out, all [nnz, heads] with their leading dimensions. */
+GK_API gk_status gk_edge_softmax_backward(const gk_csr* csr, int32_t dtype, int64_t heads,
+                                          const void* y, int64_t ld_y, const void* grad_out,
+                                          int64_t ld_grad_out, void* grad_scores,
+                                          int64_t ld_grad_scores, void* stream);
+
+/**
+ * Segment reduce (torch_scatter segment_csr): out[s, f] = reduce over p in [ptr[s], ptr[s+1]) of
+ * src[i(p), f], i(p) = perm[p] when perm is not NULL (a scatter through gk_coo_to_csr's
+ * permutation), else p. ptr: [num_segments + 1] of index_type, ptr[0] = 0, non-decreasing,
+ * ptr[num_segments] <= num_src (trusted); perm: NULL or [ptr[num_segments]] entries in [0, num_src).
+ * src [num_src, feat] (ld_src), out [num_segments, feat] (ld_out). reduce: gk_reduce.
+ * Empty segment: 0 for every reducer, arg -1. Max/min: ties -> lowest position, NaN propagates;
+ * arg_out (NULL or [num_segments, feat] of index_type, ld_arg; MAX/MIN only) gets i(p) of the winner.
+ */
+GK_API gk_status gk_segment_reduce(int32_t index_type, int64_t num_segments, const void* ptr,
+                                   const void* perm, int64_t num_src, int32_t reduce,
+                                   int32_t dtype, int64_t feat, const void* src, int64_t ld_src,
+                                   void* out, int64_t ld_out, void* arg_out, int64_t ld_arg,
+                                   void* stream);
+
+/**
+ * Segment gather, gk_gather_mode: for every position p of segment s, out[i(p), :] = COPY src[s, :]
+ * (gather_csr; backward of SUM), MEAN src[s, :] / count(s), ARG (arg[s, f] == i(p) ? src[s, f] : 0;
+ * arg from the forward's arg_out). ptr, perm, index_type as gk_segment_reduce; src [num_segments,
+ * feat]; out [num_out, feat]: rows that no position maps to are not written (zero them first when
+ * ptr[num_segments] < num_out). arg must be NULL unless mode is ARG.
+ */
+GK_API gk_status gk_segment_gather(int32_t index_type, int64_t num_segments, const void* ptr,
+                                   const void* perm, int64_t num_out, int32_t mode, int32_t dtype,
+                                   int64_t feat, const void* src, int64_t ld_src, const void* arg,
+                                   int64_t ld_arg, void* out, int64_t ld_out, void* stream);
+
+/** Workspace gk_coo_to_csr needs: (num_rows + 2) * 8 bytes. */
+GK_API gk_status gk_coo_to_csr_workspace_size(int64_t num_rows, size_t* bytes);
+
+/**
+ * COO -> destination-major CSR. dst, src: [nnz] of index_type (src may be NULL: then col_idx must
+ * be NULL too; this is the scatter-reduce plan of an unsorted index). Writes row_ptr [num_rows + 1],
+ * col_idx [nnz] (= src[perm[t]]) and perm [nnz]: perm[t] = the COO position of CSR position t,
+ * stable (ascending COO position within a row), so the output is deterministic. An index outside
+ * [0, num_rows) / [0, num_cols) is GK_ERROR_INVALID_GRAPH naming the lowest bad position and its
+ * value, with the outputs untouched. workspace: gk_coo_to_csr_workspace_size bytes, 8-byte aligned.
+ * SYNCHRONISES the stream (it reads the range check back before writing any output).
+ */
+GK_API gk_status gk_coo_to_csr(int32_t index_type, int64_t nnz, const void* dst, const void* src,
+                               int64_t num_rows, int64_t num_cols, void* row_ptr, void* col_idx,
+                               void* perm, void* workspace, size_t workspace_bytes, void* stream);
+
+/** Degrees of a CSR (gk_degree_kind) into out (index type; [num_rows] IN, [num_cols] OUT). OUT
+ *  zeroes out then counts with integer atomics: exact, so the result is still deterministic. */
+GK_API gk_status gk_degree(const gk_csr* csr, int32_t which, void* out, void* stream);
 /* (end of edge ops section) */
 
 /* ---------------------------------------------------------------- fused message functions -- */
+
+/** Built-in message functions of gk_fused_message (operands as in docs/jit.md). */
+typedef enum gk_fused_builtin {
+    GK_FUSED_COPY_U = 0,        /* src[f]                                                 */
+    GK_FUSED_U_MUL_E = 1,       /* src[f] * edge[0]      (one scalar per edge)            */
+    GK_FUSED_U_ADD_V = 2,       /* src[f] + dst[f]                                        */
+    GK_FUSED_U_MUL_E_FEAT = 3   /* src[f] * edge[f]      (SchNet: an F-wide filter per edge) */
+} gk_fused_builtin;
+
+/**
+ * Fused gather-apply-scatter with a built-in message function (kernels/fused_message.cuh):
+ * Y[v, f] = reduce over CSR positions e of row v of msg(src = x_src[col_idx[e], :],
+ * dst = x_dst[v, :], edge = edge[e, :], f), for v in [0, M), f in [0, feat). No per-edge message
+ * tensor is written. Same row semantics as gk_spmm: empty rows give 0 for every reducer; max/min
+ * keep the first extreme in CSR order; deterministic (one lane per output element, CSR order).
+ *
+ * x_src:  [num_cols, feat], leading dimension ld_src >= feat; NULL when the message does not use it
+ *         (every built-in uses it).
+ * x_dst:  [num_rows, feat], ld_dst >= feat; required for U_ADD_V, must be NULL otherwise.
+ * edge:   [nnz, edge_width], ld_edge >= edge_width, indexed by CSR position; U_MUL_E needs
+ *         edge_width >= 1, U_MUL_E_FEAT edge_width >= feat; must be NULL (edge_width 0) otherwise.
+ * y:      [num_rows, feat], ldy >= feat, fully overwritten (columns >= feat untouched); must not
+ *         overlap any input.
+ * Feature widths 16 and 64 run a variant with the width as a compile-time constant (the same
+ * template; NVRTC builds 16, 32, 64, 128 and 256 at run time on CUDA).
+ * The CSR contents are trusted (run gk_csr_validate once per graph).
+ */
+GK_API gk_status gk_fused_message(const gk_csr* csr, int32_t builtin, int32_t reduce, int64_t feat,
+                                  const void* x_src, int64_t ld_src, const void* x_dst,
+                                  int64_t ld_dst, const void* edge, int64_t edge_width,
+                                  int64_t ld_edge, void* y, int64_t ldy, void* stream);
 /* (end of fused message section) */
 
 /* ---------------------------------------------------------------- neighbour list ----------- */
