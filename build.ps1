@@ -4,7 +4,7 @@
 #   ./build.ps1 test    the README's test command (dotnet test) and the C-level suite (CTest),
 #                       plain and under ASan+UBSan and TSan (Linux)
 #   ./build.ps1 bench   the BenchmarkDotNet suites (short job on the emulated device)
-#   ./build.ps1 pack    NuGet packages into ./artifacts (managed library only for now)
+#   ./build.ps1 pack    NuGet packages into ./artifacts: GraphKernels (managed) and GraphKernels.Native
 param([Parameter(Position = 0)][ValidateSet('build', 'test', 'bench', 'pack')][string]$Verb = 'build')
 $ErrorActionPreference = 'Stop'
 Set-Location $PSScriptRoot
@@ -42,5 +42,6 @@ switch ($Verb) {
     }
     'pack' {
         Invoke-Step 'pack' { dotnet pack managed/GraphKernels/GraphKernels.csproj -c Release -o artifacts }
+        Invoke-Step 'pack native' { dotnet pack packaging/GraphKernels.Native/GraphKernels.Native.csproj -c Release -o artifacts }
     }
 }

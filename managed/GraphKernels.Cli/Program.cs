@@ -27,6 +27,9 @@ public static class Program
           graphkernels backends [--nodes N] [--features F] [--seed S] [--degree D]
               What the CPU fallbacks cost: the same SpMM on ILGPU's CPU accelerator, the emulated CUDA
               library and a plain single-threaded C# loop; median ms per call, results compared bitwise.
+          graphkernels demo md [--device auto|cuda|emulated] [--cells C] [--steps S] [--dt FS] [--temperature K] [--skin A] [--out DIR]
+              NVE molecular dynamics of FCC argon (Lennard-Jones, 4x4x4 cells = 256 atoms by default): neighbour
+              lists and forces/stress from GraphKernels; prints energy drift and pressure, writes DIR/md.png.
           graphkernels bench
               Where the BenchmarkDotNet suites live and how to run them.
         """;
@@ -58,6 +61,8 @@ public static class Program
                     Console.WriteLine($"JIT cache:    {GraphKernels.Jit.KernelCache.DefaultDirectory} (set {GraphKernels.Jit.KernelCache.DirectoryVariable} to move it; docs/jit.md)");
                     Console.WriteLine(GraphKernels.Ilgpu.IlgpuDevices.Describe());
                     return 0;
+                case "demo" when args.Length > 1 && args[1] == "md":
+                    return Md.Run(args.AsSpan(2));
                 case "demo":
                     return DemoOptions.TryParse(args.AsSpan(1), out var options, out string error)
                         ? Demo.Run(options)

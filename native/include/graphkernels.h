@@ -331,6 +331,80 @@ GK_API gk_status gk_fused_message(const gk_csr* csr, int32_t builtin, int32_t re
 /* (end of fused message section) */
 
 /* ---------------------------------------------------------------- neighbour list ----------- */
+/*
+ * Radius graph with periodic boundaries for a batch of structures (docs/embedding.md).
+ *
+ * Edge (i -> j, S) for atoms i, j of the same structure b and integer image shifts S with
+ * |r| < cutoff, r = x_j - x_i + S . L_b (rows of L_b are lattice vectors), evaluated in double from
+ * the fp32 inputs; (i, i, S = 0) is the only pair excluded, so a cell smaller than twice the cutoff
+ * gives several images of a pair and self-image edges. A non-periodic structure uses S = 0 only.
+ * Output: a by-source CSR. Edges are sorted by source atom (so by structure), then destination
+ * ascending, then S lexicographically (s0, s1, s2) ascending. The edge set is symmetric ((j, i, -S)
+ * is an edge whenever (i, j, S) is), so the edges by destination have dst_ptr = src_ptr and
+ * gk_neighbor_list_fill can write the dst_perm of gk_fs_topology: the list feeds
+ * gk_force_stress_readout directly (topology = graph_atom_ptr, src_ptr, edge_src, edge_dst,
+ * dst_ptr = src_ptr, dst_perm; geometry.edge_vec = edge_vec).
+ * Brute force per structure: O(sum_b N_b^2 x images) pair tests, no cell list (fine for the
+ * hundreds-to-few-thousand atoms per structure of ML potentials; quadratic beyond).
+ * Two passes: gk_neighbor_list_count (writes src_ptr, returns E; synchronises), allocate E-sized
+ * outputs, gk_neighbor_list_fill. Deterministic: no floating-point reduction, one owner per output.
+ */
+
+/** The batch (device pointers). Atoms of structure b are [graph_atom_ptr[b], graph_atom_ptr[b+1]).
+ *  positions [N,3] fp32 (need not be wrapped into the cell); cell [B,3,3] fp32, rows = lattice
+ *  vectors (NULL only when periodic is given and all 0); periodic [B] (0 = molecule, S = 0 only)
+ *  or NULL (every structure periodic). */
+typedef struct gk_nl_batch {
+    int64_t num_atoms;          /* N */
+    int64_t num_graphs;         /* B */
+    int32_t index_type;         /* gk_index_type of graph_atom_ptr and of every output index */
+    int32_t reserved;           /* must be 0 */
+    const void* graph_atom_ptr; /* [B + 1] */
+    const float* positions;     /* [N, 3] */
+    const float* cell;          /* [B, 3, 3] */
+    const uint8_t* periodic;    /* [B] or NULL */
+} gk_nl_batch;
+
+/** What gk_neighbor_list_count found (host struct). */
+typedef struct gk_nl_report {
+    int64_t num_edges;       /* E (0 when the call failed before counting)                      */
+    int64_t max_count;       /* largest number of neighbours of one atom                        */
+    int64_t max_count_atom;  /* lowest atom with max_count (-1 when N = 0)                      */
+    int64_t overflow_atom;   /* lowest atom with more than max_neighbors neighbours, -1 if none */
+    int64_t overflow_count;  /* its number of neighbours (0 if none)                            */
+} gk_nl_report;
+
+/** Workspace of gk_neighbor_list_count: (num_atoms + 8) x 8 bytes. */
+GK_API gk_status gk_neighbor_list_workspace_size(const gk_nl_batch* batch, size_t* bytes);
+
+/**
+ * Pass 1: counts the neighbours of every atom and writes src_ptr [N+1] (index_type).
+ * cutoff: finite, > 0. max_neighbors: 0 = no limit; otherwise an atom with more neighbours makes
+ * the call fail with GK_ERROR_INVALID_ARGUMENT naming max_neighbors, the lowest such atom, its
+ * structure and its count (also in report->overflow_atom / overflow_count), src_ptr untouched.
+ * A total that does not fit the index type: GK_ERROR_INDEX_OVERFLOW, src_ptr untouched.
+ * Checks on the host (after reading them back): graph_atom_ptr 0 .. N non-decreasing; periodic
+ * cells finite with |det L| > 1e-12 |a||b||c|; at most 1000 images per lattice direction
+ * (cutoff x |column of L^-1| <= 1000). report (may be NULL) is written on success and on the
+ * max_neighbors refusal. workspace: gk_neighbor_list_workspace_size bytes, 8-byte aligned.
+ * SYNCHRONISES the stream (it returns E).
+ */
+GK_API gk_status gk_neighbor_list_count(const gk_nl_batch* batch, double cutoff,
+                                        int64_t max_neighbors, void* src_ptr, void* workspace,
+                                        size_t workspace_bytes, gk_nl_report* report,
+                                        void* stream);
+
+/**
+ * Pass 2: writes the E edges (E = report->num_edges of the count) in the documented order:
+ * edge_src [E], edge_dst [E] (index_type), shifts [E,3] int32, edge_vec [E,3] fp32 = r (or NULL),
+ * dst_perm [E] (index_type, or NULL): the edges with destination i in increasing position are
+ * dst_perm[src_ptr[i] .. src_ptr[i+1]-1]. batch, cutoff and src_ptr must be those of the count
+ * (unchanged positions and cells); their contents are trusted. Stream-ordered, no synchronisation.
+ */
+GK_API gk_status gk_neighbor_list_fill(const gk_nl_batch* batch, double cutoff,
+                                       const void* src_ptr, int64_t num_edges, void* edge_src,
+                                       void* edge_dst, int32_t* shifts, float* edge_vec,
+                                       void* dst_perm, void* stream);
 /* (end of neighbour list section) */
 
 /* ---------------------------------------------------------------- force/stress readout ----- */

@@ -210,6 +210,16 @@ internal sealed unsafe partial class NativeApi
 
         yield return System.IO.Path.Combine(AppContext.BaseDirectory, file);
 
+        // 2b. The host's native search directories (runtimes/<rid>/native of NuGet packages such as
+        //     GraphKernels.Native, listed by the app's deps.json).
+        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string searchDirs)
+        {
+            foreach (string d in searchDirs.Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            {
+                yield return System.IO.Path.GetFullPath(System.IO.Path.Combine(d, file));
+            }
+        }
+
         // 3. The platform loader's default search (LD_LIBRARY_PATH, rpath, ldconfig cache, PATH).
         yield return file;
     }
