@@ -369,7 +369,8 @@ cudaError_t run_backward(const gk_fs_topology& t, const gk_fs_geometry& g, const
                          const gk::FsHead& head, const HeadGrads& hg, int32_t layout,
                          uint32_t flags, const float* grad_forces, const float* grad_stress,
                          float* grad_quantity, float* grad_edge_vec, const Launch& l) {
-    if (l.mode == kModeHead && hg.partial != nullptr && t.num_edges == 0) {
+    if (l.mode == kModeHead && (hg.grad_w != nullptr || hg.grad_bias != nullptr) &&
+        t.num_edges == 0) {
         // No edges: dL/dw = 0 and dL/db = 0 (phase 2 over zero partial rows).
         return GK_LAUNCH((gk::force_stress_head_reduce_kernel), dim3(edge_blocks(head.channels + 1)),
                          dim3(gk::kFsEdgeBlockThreads), 0, l.stream,
