@@ -2,7 +2,9 @@
 //
 // Edge e = (src i, dst j), r_e = x_j - x_i + S_e . L (rows of L are lattice vectors). The per-edge
 // quantity is g_e = dE/dr_e (conservative, [E,3]) or g_e = s_e r_e / |r_e| (direct, [E], g = 0 for
-// r = 0). Then F_i = sum_{src=i} g_e - sum_{dst=i} g_e and Sigma_b = sum_{e in b} r_e (x) g_e.
+// r = 0), with s_e either given or (MODE kFsDirectHead) computed at every visit by the fused readout
+// head s_e = w . h_e + b (fs_head_scalar: + 4 C B of h per visit instead of 4 B of s; never written).
+// Then F_i = sum_{src=i} g_e - sum_{dst=i} g_e and Sigma_b = sum_{e in b} r_e (x) g_e.
 //
 // force_stress_atom_kernel. Work split: a *group* of G lanes (G = 1..32, a power of two chosen by
 // the launcher from the mean degree E / N) owns one atom i at a time, grid-stride over atoms; a
@@ -41,7 +43,9 @@
 // per thread on sm_90 (50-69 on sm_80) without the per-atom virial, 64-84 (68-86) with it; graph
 // kernel 56 (+ 288 B shared); validate kernel 38; backward kernel 42-48 on sm_90 and sm_80
 // (__launch_bounds__(256, 4): without the min-blocks hint ptxas capped it at 40 and spilled 8 B);
-// fast kernel 68-72 on sm_90 (68-70 on sm_80) + 592 B shared; fast finalize kernel 48.
+// fast kernel 64-68 on sm_90 + 592 B shared; fast finalize kernel 48. Fused head (MODE 2): atom
+// kernel 50-64 (72-96 with the per-atom virial), fast kernel 64, head backward 64 (+ 1 KB shared,
+// __launch_bounds__(256, 4)), head reduce 32 (sm_90, 0 spills).
 #ifndef GK_FORCE_STRESS_CUH
 #define GK_FORCE_STRESS_CUH
 
@@ -197,8 +201,9 @@ GK_D void fs_store_tensor(const double (&t)[9], double scale, int layout, float*
 // segmented stress, and the unfused baseline's stress launch): each warp folds its lanes with the
 // xor butterfly of warp_reduce_sum, lane 0 of each warp stores its 9 sums in warp_sums
 // [THREADS / 32][9] (shared), and thread 0 adds them in warp order 0, 1, ... into v. On return only
-// thread 0's v holds the block sum; every thread of the block must call it (it has two
-// __syncthreads, the second so warp_sums may be reused at once).
+// thread 0's v holds the block sum; every thread of the block must call it, and the caller must
+// __syncthreads() after thread 0 has used the sum and before warp_sums is written again (keeping
+// that barrier after the consumer keeps the sum out of registers across it: no spills).
 template <int THREADS>
 GK_D void fs_block_sum9(double (&v)[9], double* warp_sums) {
     const int t = static_cast<int>(threadIdx.x);
@@ -218,7 +223,6 @@ GK_D void fs_block_sum9(double (&v)[9], double* warp_sums) {
             v[k] = x;
         }
     }
-    __syncthreads();
 }
 
 template <typename I, int MODE, int GEOM, bool ATOM_VIRIAL>
@@ -353,6 +357,7 @@ force_stress_graph_kernel(const I* __restrict__ graph_atom_ptr, int64_t num_grap
                 fs_store_tensor(s, scale / v, layout, o);
             }
         }
+        __syncthreads();  // warp_sums is reused by the next graph
     }
 }
 
@@ -802,6 +807,7 @@ force_stress_fast_kernel(FsFastArgs<I> p) {
 #pragma unroll
                 for (int k = 0; k < 9; ++k) atomicAdd(p.acc + 9 * gb + k, x[k]);
             }
+            __syncthreads();  // warp_sums is reused by the next graph
         }
     }
 }

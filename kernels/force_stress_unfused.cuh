@@ -90,6 +90,7 @@ force_stress_unfused_stress_kernel(const I* __restrict__ graph_atom_ptr,
         }
         fs_block_sum9<kFsUnfusedGraphThreads>(acc, warp_sums);  // the shared fixed-order reduction
         if (t == 0) fs_store_tensor(acc, 1.0 / fs_volume(cell + 9 * b), kFsTensor, stress + 9 * b);
+        __syncthreads();  // warp_sums is reused by the next graph
     }
 }
 
