@@ -514,12 +514,12 @@ public static unsafe partial class ForceStress
         Check(forces, device, 3 * n, nameof(forces), "NumAtoms x 3");
         if (stress is not null)
         {
-            Check(stress, device, width * b, nameof(stress), $"NumGraphs x {width}");
+            Check(stress, device, width * b, nameof(stress), width == 9 ? "NumGraphs x 9" : "NumGraphs x 6");
         }
 
         if (atomVirial is not null)
         {
-            Check(atomVirial, device, width * n, nameof(atomVirial), $"NumAtoms x {width}");
+            Check(atomVirial, device, width * n, nameof(atomVirial), width == 9 ? "NumAtoms x 9" : "NumAtoms x 6");
         }
 
         GkFsGeometry g = NativeGeometry(geometry, device, n, e, b, stress is not null && options.Output != StressOutput.Virial);
@@ -645,7 +645,7 @@ public static unsafe partial class ForceStress
 
         if (gradStress is not null)
         {
-            Check(gradStress, device, width * b, nameof(gradStress), $"NumGraphs x {width}");
+            Check(gradStress, device, width * b, nameof(gradStress), width == 9 ? "NumGraphs x 9" : "NumGraphs x 6");
         }
 
         if (gradEdgeVectors is not null)

@@ -157,12 +157,12 @@ public static unsafe partial class ForceStress
         Check(forces, device, 3 * n, nameof(forces), "NumAtoms x 3");
         if (stress is not null)
         {
-            Check(stress, device, width * b, nameof(stress), $"NumGraphs x {width}");
+            Check(stress, device, width * b, nameof(stress), width == 9 ? "NumGraphs x 9" : "NumGraphs x 6");
         }
 
         if (atomVirial is not null)
         {
-            Check(atomVirial, device, width * n, nameof(atomVirial), $"NumAtoms x {width}");
+            Check(atomVirial, device, width * n, nameof(atomVirial), width == 9 ? "NumAtoms x 9" : "NumAtoms x 6");
         }
 
         GkFsGeometry g = NativeGeometry(geometry, device, n, e, b, stress is not null && options.Output != StressOutput.Virial);
@@ -259,7 +259,7 @@ public static unsafe partial class ForceStress
 
         if (gradStress is not null)
         {
-            Check(gradStress, device, width * b, nameof(gradStress), $"NumGraphs x {width}");
+            Check(gradStress, device, width * b, nameof(gradStress), width == 9 ? "NumGraphs x 9" : "NumGraphs x 6");
         }
 
         if (gradEdgeVectors is not null)
@@ -282,7 +282,7 @@ public static unsafe partial class ForceStress
                 ThrowArg(nameof(gradients), $"gradients.FeaturesLeadingDimension = {gradients.FeaturesLeadingDimension} is less than head.Channels = {head.Channels}.");
             }
 
-            Check(gradients.Features, device, e == 0 ? 0 : ((e - 1) * gld) + head.Channels, nameof(gradients), $"(NumEdges - 1) x {gld} + {head.Channels} (gradients.Features)");
+            Check(gradients.Features, device, e == 0 ? 0 : ((e - 1) * gld) + head.Channels, nameof(gradients), "(NumEdges - 1) x gradients.FeaturesLeadingDimension + head.Channels (gradients.Features)");
             hg.GradFeatures = gradients.Features.PointerChecked(nameof(gradients));
             hg.GradLd = gld;
         }
@@ -361,7 +361,7 @@ public static unsafe partial class ForceStress
     private static GkFsHead NativeHead(ForceStressHead head, GraphDevice device, long e)
     {
         long needed = e == 0 ? 0 : ((e - 1) * head.LeadingDimension) + head.Channels;
-        Check(head.Features, device, needed, nameof(head), $"(NumEdges - 1) x {head.LeadingDimension} + {head.Channels} (head.Features)");
+        Check(head.Features, device, needed, nameof(head), "(NumEdges - 1) x head.LeadingDimension + head.Channels (head.Features)");
         Check(head.Weight, device, head.Channels, nameof(head), "head.Channels (head.Weight)");
         GkFsHead h = default;
         h.Features = head.Features.PointerChecked(nameof(head));
