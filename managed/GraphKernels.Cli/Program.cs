@@ -52,6 +52,7 @@ public static class Program
                     }
 
                     Console.WriteLine(GraphDevice.Describe());
+                    Console.WriteLine($"JIT cache:    {GraphKernels.Jit.KernelCache.DefaultDirectory} (set {GraphKernels.Jit.KernelCache.DirectoryVariable} to move it; docs/jit.md)");
                     return 0;
                 case "demo":
                     return DemoOptions.TryParse(args.AsSpan(1), out var options, out string error)

@@ -163,6 +163,37 @@ GK_API gk_status gk_spmm(const gk_csr* csr, int32_t message, int32_t reduce, int
 /* (end of edge ops section) */
 
 /* ---------------------------------------------------------------- fused message functions -- */
+
+/** Built-in message functions of gk_fused_message (operands as in docs/jit.md). */
+typedef enum gk_fused_builtin {
+    GK_FUSED_COPY_U = 0,        /* src[f]                                                 */
+    GK_FUSED_U_MUL_E = 1,       /* src[f] * edge[0]      (one scalar per edge)            */
+    GK_FUSED_U_ADD_V = 2,       /* src[f] + dst[f]                                        */
+    GK_FUSED_U_MUL_E_FEAT = 3   /* src[f] * edge[f]      (SchNet: an F-wide filter per edge) */
+} gk_fused_builtin;
+
+/**
+ * Fused gather-apply-scatter with a built-in message function (kernels/fused_message.cuh):
+ * Y[v, f] = reduce over CSR positions e of row v of msg(src = x_src[col_idx[e], :],
+ * dst = x_dst[v, :], edge = edge[e, :], f), for v in [0, M), f in [0, feat). No per-edge message
+ * tensor is written. Same row semantics as gk_spmm: empty rows give 0 for every reducer; max/min
+ * keep the first extreme in CSR order; deterministic (one lane per output element, CSR order).
+ *
+ * x_src:  [num_cols, feat], leading dimension ld_src >= feat; NULL when the message does not use it
+ *         (every built-in uses it).
+ * x_dst:  [num_rows, feat], ld_dst >= feat; required for U_ADD_V, must be NULL otherwise.
+ * edge:   [nnz, edge_width], ld_edge >= edge_width, indexed by CSR position; U_MUL_E needs
+ *         edge_width >= 1, U_MUL_E_FEAT edge_width >= feat; must be NULL (edge_width 0) otherwise.
+ * y:      [num_rows, feat], ldy >= feat, fully overwritten (columns >= feat untouched); must not
+ *         overlap any input.
+ * Feature widths 16 and 64 run a variant with the width as a compile-time constant (the same
+ * template; NVRTC builds 16, 32, 64, 128 and 256 at run time on CUDA).
+ * The CSR contents are trusted (run gk_csr_validate once per graph).
+ */
+GK_API gk_status gk_fused_message(const gk_csr* csr, int32_t builtin, int32_t reduce, int64_t feat,
+                                  const void* x_src, int64_t ld_src, const void* x_dst,
+                                  int64_t ld_dst, const void* edge, int64_t edge_width,
+                                  int64_t ld_edge, void* y, int64_t ldy, void* stream);
 /* (end of fused message section) */
 
 /* ---------------------------------------------------------------- neighbour list ----------- */

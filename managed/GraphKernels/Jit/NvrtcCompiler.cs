@@ -7,7 +7,7 @@ using GraphKernels.Interop;
 
 namespace GraphKernels.Jit;
 
-/// <summary>What <see cref="NvrtcCompiler.Compile"/> produces.</summary>
+/// <summary>What NvrtcCompiler.Compile produces.</summary>
 public enum NvrtcOutput
 {
     /// <summary>PTX text (NUL-terminated, ready for cuModuleLoadData); needs <c>--gpu-architecture=compute_XY</c>.</summary>
@@ -165,7 +165,25 @@ public sealed unsafe class NvrtcCompiler
     /// <returns>The image, the log and the lowered names.</returns>
     /// <exception cref="NvrtcCompileException">The program did not compile; the exception carries the full log.</exception>
     public NvrtcResult Compile(string source, string name, IEnumerable<string> options, IEnumerable<string> nameExpressions, NvrtcOutput kind)
+        => Compile(source, name, options, nameExpressions, kind, []);
+
+    /// <summary>
+    /// Compiles CUDA C++ <paramref name="source"/> to PTX or CUBIN, with in-memory headers: an
+    /// <c>#include "x"</c> whose name matches a header's name is served from <paramref name="headers"/>
+    /// (NVRTC's headers/includeNames), before any -I folder is searched.
+    /// </summary>
+    /// <param name="source">The CUDA C++ source.</param>
+    /// <param name="name">The program name (used in diagnostics).</param>
+    /// <param name="options">NVRTC options.</param>
+    /// <param name="nameExpressions">Name expressions to resolve to lowered names.</param>
+    /// <param name="kind">PTX or CUBIN.</param>
+    /// <param name="headers">(include name, text) pairs, e.g. ("common/gk_device.cuh", "...").</param>
+    /// <returns>The image, the log and the lowered names.</returns>
+    /// <exception cref="NvrtcCompileException">The program did not compile; the exception carries the full log.</exception>
+    public NvrtcResult Compile(string source, string name, IEnumerable<string> options, IEnumerable<string> nameExpressions, NvrtcOutput kind,
+        IReadOnlyList<KeyValuePair<string, string>> headers)
     {
+        ArgumentNullException.ThrowIfNull(headers);
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(options);
@@ -192,10 +210,43 @@ public sealed unsafe class NvrtcCompiler
         nint program = 0;
         try
         {
-            fixed (byte* pSrc = src)
-            fixed (byte* pName = programName)
+            var headerBytes = new List<byte[]>(headers.Count * 2);
+            foreach (var header in headers)
             {
-                _nvrtc.Check(_nvrtc.nvrtcCreateProgram(&program, pSrc, pName, 0, null, null), "nvrtcCreateProgram");
+                headerBytes.Add(LibraryProbe.ToUtf8Z(header.Value ?? throw new ArgumentException("A header text is null.", nameof(headers))));
+                headerBytes.Add(LibraryProbe.ToUtf8Z(header.Key ?? throw new ArgumentException("A header name is null.", nameof(headers))));
+            }
+
+            var headerHandles = new System.Runtime.InteropServices.GCHandle[headerBytes.Count];
+            try
+            {
+                var texts = new nint[headers.Count];
+                var names = new nint[headers.Count];
+                for (int i = 0; i < headerBytes.Count; i++)
+                {
+                    headerHandles[i] = System.Runtime.InteropServices.GCHandle.Alloc(headerBytes[i], System.Runtime.InteropServices.GCHandleType.Pinned);
+                    (i % 2 == 0 ? texts : names)[i / 2] = headerHandles[i].AddrOfPinnedObject();
+                }
+
+                fixed (byte* pSrc = src)
+                fixed (byte* pName = programName)
+                fixed (nint* pTexts = texts)
+                fixed (nint* pNames = names)
+                {
+                    _nvrtc.Check(
+                        _nvrtc.nvrtcCreateProgram(&program, pSrc, pName, headers.Count, headers.Count == 0 ? null : (byte**)pTexts, headers.Count == 0 ? null : (byte**)pNames),
+                        "nvrtcCreateProgram");
+                }
+            }
+            finally
+            {
+                foreach (var handle in headerHandles)
+                {
+                    if (handle.IsAllocated)
+                    {
+                        handle.Free();
+                    }
+                }
             }
 
             foreach (var expression in expressions)
