@@ -2,7 +2,9 @@
 //
 // Edge e = (src i, dst j), r_e = x_j - x_i + S_e . L (rows of L are lattice vectors). The per-edge
 // quantity is g_e = dE/dr_e (conservative, [E,3]) or g_e = s_e r_e / |r_e| (direct, [E], g = 0 for
-// r = 0). Then F_i = sum_{src=i} g_e - sum_{dst=i} g_e and Sigma_b = sum_{e in b} r_e (x) g_e.
+// r = 0), with s_e either given or (MODE kFsDirectHead) computed at every visit by the fused readout
+// head s_e = w . h_e + b (fs_head_scalar: + 4 C B of h per visit instead of 4 B of s; never written).
+// Then F_i = sum_{src=i} g_e - sum_{dst=i} g_e and Sigma_b = sum_{e in b} r_e (x) g_e.
 //
 // force_stress_atom_kernel. Work split: a *group* of G lanes (G = 1..32, a power of two chosen by
 // the launcher from the mean degree E / N) owns one atom i at a time, grid-stride over atoms; a
@@ -41,7 +43,9 @@
 // per thread on sm_90 (50-69 on sm_80) without the per-atom virial, 64-84 (68-86) with it; graph
 // kernel 56 (+ 288 B shared); validate kernel 38; backward kernel 42-48 on sm_90 and sm_80
 // (__launch_bounds__(256, 4): without the min-blocks hint ptxas capped it at 40 and spilled 8 B);
-// fast kernel 68-72 on sm_90 (68-70 on sm_80) + 592 B shared; fast finalize kernel 48.
+// fast kernel 64-68 on sm_90 + 592 B shared; fast finalize kernel 48. Fused head (MODE 2): atom
+// kernel 50-64 (72-96 with the per-atom virial), fast kernel 64, head backward 64 (+ 1 KB shared,
+// __launch_bounds__(256, 4)), head reduce 32 (sm_90, 0 spills).
 #ifndef GK_FORCE_STRESS_CUH
 #define GK_FORCE_STRESS_CUH
 
@@ -49,7 +53,9 @@
 
 namespace gk {
 
-enum FsMode { kFsConservative = 0, kFsDirect = 1 };     // = gk_fs_mode
+// kFsConservative and kFsDirect are gk_fs_mode; kFsDirectHead (internal) is direct mode with the
+// fused readout head s_e = w . h_e + b (gk_force_stress_readout_head / _backward_head).
+enum FsMode { kFsConservative = 0, kFsDirect = 1, kFsDirectHead = 2 };
 enum FsGeometry { kFsEdgeVec = 0, kFsPositions = 1 };   // edge_vec given / computed in the kernel
 enum FsLayout { kFsTensor = 0, kFsVoigtAse = 1, kFsVoigtLammps = 2, kFsVoigtSevenNet = 3 };
 
@@ -57,6 +63,15 @@ constexpr int kFsAtomBlockThreads = 256;
 constexpr int kFsGraphBlockThreads = 128;
 constexpr int kFsValidateBlockThreads = 256;
 constexpr int kFsValidateSlots = 9;
+
+// The fused readout head (gk_fs_head): s_e = sum_c h[e][c] w[c] + b, from edge features h [E, ld].
+struct FsHead {
+    const float* h;       // [E, ld], row e at h + e * ld (64-bit offset)
+    const float* w;       // [C]
+    const float* bias;    // [1] or null (b = 0)
+    int64_t channels;     // C >= 1
+    int64_t ld;           // >= C
+};
 
 template <typename I>
 struct FsAtomArgs {
@@ -70,7 +85,8 @@ struct FsAtomArgs {
     const float* positions;   // [N, 3]        (kFsPositions)
     const float* shifts;      // [E, 3]        (kFsPositions)
     const float* cell;        // [B, 3, 3]     (kFsPositions)
-    const float* quantity;    // [E, 3] g or [E] s
+    const float* quantity;    // [E, 3] g or [E] s (null with kFsDirectHead)
+    FsHead head;              // kFsDirectHead only
     float* forces;            // [N, 3]
     double* partial;          // [9, N] or null (no stress requested)
     float* atom_virial;       // [N, 9 | 6] or null
@@ -106,21 +122,37 @@ GK_D void fs_edge_vector_pos(const float* __restrict__ positions, const float* _
     }
 }
 
+// s_e of the fused head: fp32 FMAs over the channels in increasing order from 0, then + b. Every
+// visit of an edge (from its source, from its destination, in the backward) gets the same bits.
+GK_D float fs_head_scalar(const FsHead& hd, int64_t e) {
+    const float* __restrict__ row = hd.h + offset2d(e, hd.ld, 0);
+    float s = 0.0f;
+    for (int64_t c = 0; c < hd.channels; ++c) s = __fmaf_rn(__ldg(row + c), __ldg(hd.w + c), s);
+    return hd.bias != nullptr ? s + __ldg(hd.bias) : s;
+}
+
 // g_e from the edge quantity. Returns c = s / |r| in direct mode (unused in conservative mode).
 template <int MODE>
-GK_D float fs_edge_g(const float* __restrict__ quantity, int64_t e, const float (&r)[3],
-                     float (&g)[3]) {
+GK_D float fs_edge_g(const float* __restrict__ quantity, const FsHead& head, int64_t e,
+                     const float (&r)[3], float (&g)[3]) {
     if (MODE == kFsConservative) {
 #pragma unroll
         for (int k = 0; k < 3; ++k) g[k] = __ldg(quantity + 3 * e + k);
         return 0.0f;
     }
-    const float s = __ldg(quantity + e);
+    const float s = MODE == kFsDirectHead ? fs_head_scalar(head, e) : __ldg(quantity + e);
     const float rr = __fmaf_rn(r[2], r[2], __fmaf_rn(r[1], r[1], r[0] * r[0]));
     const float c = rr > 0.0f ? s / sqrtf(rr) : 0.0f;
 #pragma unroll
     for (int k = 0; k < 3; ++k) g[k] = c * r[k];
     return c;
+}
+
+template <int MODE>
+GK_D float fs_edge_g(const float* __restrict__ quantity, int64_t e, const float (&r)[3],
+                     float (&g)[3]) {
+    const FsHead none = {nullptr, nullptr, nullptr, 0, 0};
+    return fs_edge_g<MODE>(quantity, none, e, r, g);
 }
 
 // acc += r (x) g in fp64. In direct mode the product is formed as c * (r_a * r_b), with r_a * r_b
@@ -165,6 +197,34 @@ GK_D void fs_store_tensor(const double (&t)[9], double scale, int layout, float*
     }
 }
 
+// The one fixed-order block reduction of 9 fp64 components (the graph pass, the fast kernel's
+// segmented stress, and the unfused baseline's stress launch): each warp folds its lanes with the
+// xor butterfly of warp_reduce_sum, lane 0 of each warp stores its 9 sums in warp_sums
+// [THREADS / 32][9] (shared), and thread 0 adds them in warp order 0, 1, ... into v. On return only
+// thread 0's v holds the block sum; every thread of the block must call it, and the caller must
+// __syncthreads() after thread 0 has used the sum and before warp_sums is written again (keeping
+// that barrier after the consumer keeps the sum out of registers across it: no spills).
+template <int THREADS>
+GK_D void fs_block_sum9(double (&v)[9], double* warp_sums) {
+    const int t = static_cast<int>(threadIdx.x);
+    const int lane = t & (kWarpSize - 1), warp = t >> 5;
+#pragma unroll
+    for (int k = 0; k < 9; ++k) v[k] = warp_reduce_sum(v[k]);
+    if (lane == 0) {
+#pragma unroll
+        for (int k = 0; k < 9; ++k) warp_sums[warp * 9 + k] = v[k];
+    }
+    __syncthreads();
+    if (t == 0) {
+#pragma unroll
+        for (int k = 0; k < 9; ++k) {
+            double x = warp_sums[k];
+            for (int w = 1; w < THREADS / kWarpSize; ++w) x += warp_sums[w * 9 + k];
+            v[k] = x;
+        }
+    }
+}
+
 template <typename I, int MODE, int GEOM, bool ATOM_VIRIAL>
 __global__ void force_stress_atom_kernel(FsAtomArgs<I> p) {
     const int group = 1 << p.group_log2;
@@ -205,7 +265,7 @@ __global__ void force_stress_atom_kernel(FsAtomArgs<I> p) {
 #pragma unroll
                 for (int k = 0; k < 3; ++k) r[k] = __ldg(p.edge_vec + 3 * e + k);
             }
-            const float c = fs_edge_g<MODE>(p.quantity, e, r, g);
+            const float c = fs_edge_g<MODE>(p.quantity, p.head, e, r, g);
             if (want_partial || ATOM_VIRIAL) fs_accumulate<MODE>(vs, r, g, c);
 #pragma unroll
             for (int k = 0; k < 3; ++k) f[k] += g[k];
@@ -224,7 +284,7 @@ __global__ void force_stress_atom_kernel(FsAtomArgs<I> p) {
 #pragma unroll
                 for (int k = 0; k < 3; ++k) r[k] = __ldg(p.edge_vec + 3 * e + k);
             }
-            const float c = fs_edge_g<MODE>(p.quantity, e, r, g);
+            const float c = fs_edge_g<MODE>(p.quantity, p.head, e, r, g);
             if (ATOM_VIRIAL) fs_accumulate<MODE>(vd, r, g, c);
 #pragma unroll
             for (int k = 0; k < 3; ++k) f[k] -= g[k];
@@ -268,7 +328,6 @@ force_stress_graph_kernel(const I* __restrict__ graph_atom_ptr, int64_t num_grap
                           float* __restrict__ out, int layout, int out_kind, double scale) {
     GK_SHARED_ARRAY(double, warp_sums, (kFsGraphBlockThreads / kWarpSize) * 9);
     const int t = static_cast<int>(threadIdx.x);
-    const int lane = t & (kWarpSize - 1), warp = t >> 5;
     const int width = layout == kFsTensor ? 9 : 6;
     for (int64_t b = blockIdx.x; b < num_graphs; b += gridDim.x) {
         const int64_t a0 = static_cast<int64_t>(graph_atom_ptr[b]);
@@ -280,20 +339,9 @@ force_stress_graph_kernel(const I* __restrict__ graph_atom_ptr, int64_t num_grap
 #pragma unroll
             for (int k = 0; k < 9; ++k) acc[k] += partial[k * num_atoms + a];
         }
-#pragma unroll
-        for (int k = 0; k < 9; ++k) acc[k] = warp_reduce_sum(acc[k]);
-        if (lane == 0) {
-#pragma unroll
-            for (int k = 0; k < 9; ++k) warp_sums[warp * 9 + k] = acc[k];
-        }
-        __syncthreads();
+        fs_block_sum9<kFsGraphBlockThreads>(acc, warp_sums);
         if (t == 0) {
-            double s[9];
-#pragma unroll
-            for (int k = 0; k < 9; ++k) {
-                s[k] = warp_sums[k];
-                for (int w = 1; w < kFsGraphBlockThreads / kWarpSize; ++w) s[k] += warp_sums[w * 9 + k];
-            }
+            const double(&s)[9] = acc;
             float* o = out + width * b;
             if (out_kind == 1) {
                 fs_store_tensor(s, -scale, layout, o);
@@ -478,11 +526,15 @@ struct FsBackwardArgs {
     const float* shifts;              // [E, 3]  (kFsPositions)
     const float* cell;                // [B, 3, 3] or null (only the virial's gradient, edge_vec)
     const unsigned char* periodic;    // [B] or null
-    const float* quantity;            // [E, 3] g or [E] s
+    const float* quantity;            // [E, 3] g or [E] s (null with kFsDirectHead)
+    FsHead head;                      // kFsDirectHead only
     const float* grad_forces;         // [N, 3] or null (G = 0)
     const float* grad_out;            // [B, 9 | 6] or null (H = 0)
-    float* grad_quantity;             // [E, 3] dL/dg or [E] dL/ds
+    float* grad_quantity;             // [E, 3] dL/dg or [E] dL/ds (may be null with kFsDirectHead)
     float* grad_edge_vec;             // [E, 3] or null
+    float* grad_h;                    // kFsDirectHead: [E, grad_ld] dL/dh or null
+    int64_t grad_ld;
+    double* head_partial;             // kFsDirectHead: [gridDim.x, C + 1] or null (no dL/dw, dL/db)
     int64_t num_edges;
     int64_t num_graphs;
     int layout;
@@ -490,84 +542,186 @@ struct FsBackwardArgs {
     double scale;
 };
 
+// One edge of the backward (the body shared by force_stress_backward_kernel and
+// force_stress_head_backward_kernel). Writes the edge's dL/dq and dL/dr; returns dL/ds_e (direct
+// modes; 0 in conservative mode).
+template <typename I, int MODE, int GEOM>
+GK_D float fs_backward_edge(const FsBackwardArgs<I>& p, int64_t e) {
+    const int width = p.layout == kFsTensor ? 9 : 6;
+    const int64_t src = static_cast<int64_t>(__ldg(p.edge_src + e));
+    const int64_t dst = static_cast<int64_t>(__ldg(p.edge_dst + e));
+    const int64_t b = fs_graph_of(p.graph_atom_ptr, p.num_graphs, src);
+    float r[3];
+    if (GEOM == kFsPositions) {
+        float L[9];
+#pragma unroll
+        for (int k = 0; k < 9; ++k) L[k] = __ldg(p.cell + 9 * b + k);
+        fs_edge_vector_pos(p.positions, p.shifts, L, src, dst, e, r);
+    } else {
+#pragma unroll
+        for (int k = 0; k < 3; ++k) r[k] = __ldg(p.edge_vec + 3 * e + k);
+    }
+    float u[3] = {0.0f, 0.0f, 0.0f};
+    if (p.grad_forces != nullptr) {
+#pragma unroll
+        for (int k = 0; k < 3; ++k)
+            u[k] = __ldg(p.grad_forces + 3 * src + k) - __ldg(p.grad_forces + 3 * dst + k);
+    }
+    // K_b = c_b H_b.
+    double K[9];
+#pragma unroll
+    for (int k = 0; k < 9; ++k) K[k] = 0.0;
+    if (p.grad_out != nullptr) {
+        double c = -p.scale;
+        if (p.out_kind == 0) {
+            const bool periodic = p.periodic == nullptr || p.periodic[b] != 0;
+            c = periodic ? p.scale / fs_volume(p.cell + 9 * b) : 0.0;
+        }
+        fs_expand_grad(p.grad_out + width * b, p.layout, K);
+#pragma unroll
+        for (int k = 0; k < 9; ++k) K[k] *= c;
+    }
+    {
+#pragma unroll
+        for (int k = 0; k < 3; ++k) {
+            const double kr = K[k] * r[0] + K[3 + k] * r[1] + K[6 + k] * r[2];  // (K^T r)_k
+            u[k] = static_cast<float>(static_cast<double>(u[k]) + kr);
+        }
+    }
+    float g[3];
+    float cdir = 0.0f;
+    const bool want_dr = p.grad_edge_vec != nullptr;
+    if (MODE == kFsDirect || want_dr) cdir = fs_edge_g<MODE>(p.quantity, p.head, e, r, g);
+    if (MODE == kFsConservative) {
+#pragma unroll
+        for (int k = 0; k < 3; ++k) p.grad_quantity[3 * e + k] = u[k];
+    }
+    float ur = 0.0f;   // u . r^
+    float rh[3] = {0.0f, 0.0f, 0.0f};
+    if (MODE != kFsConservative) {
+        const float rr = __fmaf_rn(r[2], r[2], __fmaf_rn(r[1], r[1], r[0] * r[0]));
+        if (rr > 0.0f) {
+            const float inv = 1.0f / sqrtf(rr);
+#pragma unroll
+            for (int k = 0; k < 3; ++k) rh[k] = r[k] * inv;
+            ur = __fmaf_rn(u[2], rh[2], __fmaf_rn(u[1], rh[1], u[0] * rh[0]));
+        }
+        if (MODE == kFsDirect || p.grad_quantity != nullptr) p.grad_quantity[e] = ur;
+    }
+    if (want_dr) {
+        float dr[3];
+#pragma unroll
+        for (int k = 0; k < 3; ++k) {
+            const double kg = K[3 * k] * g[0] + K[3 * k + 1] * g[1] + K[3 * k + 2] * g[2];  // (K g)_k
+            float v = static_cast<float>(kg);
+            if (MODE != kFsConservative) v += cdir * (u[k] - ur * rh[k]);
+            dr[k] = v;
+        }
+#pragma unroll
+        for (int k = 0; k < 3; ++k) p.grad_edge_vec[3 * e + k] = dr[k];
+    }
+    return ur;
+}
+
 template <typename I, int MODE, int GEOM>
 __global__ void __launch_bounds__(kFsEdgeBlockThreads, 4)
 force_stress_backward_kernel(FsBackwardArgs<I> p) {
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-    const int width = p.layout == kFsTensor ? 9 : 6;
     for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.num_edges;
-         e += stride) {
-        const int64_t src = static_cast<int64_t>(__ldg(p.edge_src + e));
-        const int64_t dst = static_cast<int64_t>(__ldg(p.edge_dst + e));
-        const int64_t b = fs_graph_of(p.graph_atom_ptr, p.num_graphs, src);
-        float r[3];
-        if (GEOM == kFsPositions) {
-            float L[9];
-#pragma unroll
-            for (int k = 0; k < 9; ++k) L[k] = __ldg(p.cell + 9 * b + k);
-            fs_edge_vector_pos(p.positions, p.shifts, L, src, dst, e, r);
-        } else {
-#pragma unroll
-            for (int k = 0; k < 3; ++k) r[k] = __ldg(p.edge_vec + 3 * e + k);
-        }
-        float u[3] = {0.0f, 0.0f, 0.0f};
-        if (p.grad_forces != nullptr) {
-#pragma unroll
-            for (int k = 0; k < 3; ++k)
-                u[k] = __ldg(p.grad_forces + 3 * src + k) - __ldg(p.grad_forces + 3 * dst + k);
-        }
-        // K_b = c_b H_b.
-        double K[9];
-#pragma unroll
-        for (int k = 0; k < 9; ++k) K[k] = 0.0;
-        if (p.grad_out != nullptr) {
-            double c = -p.scale;
-            if (p.out_kind == 0) {
-                const bool periodic = p.periodic == nullptr || p.periodic[b] != 0;
-                c = periodic ? p.scale / fs_volume(p.cell + 9 * b) : 0.0;
+         e += stride)
+        fs_backward_edge<I, MODE, GEOM>(p, e);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Backward of the fused readout head (gk_force_stress_backward_head). s_e = w . h_e + b, so with
+// d_e = dL/ds_e = u_e . r^_e (as in direct mode):
+//   dL/dh_e[c] = d_e w[c]            (a pure per-edge gather)
+//   dL/dw[c]   = sum_e d_e h_e[c],   dL/db = sum_e d_e       (two-phase, deterministic)
+//   dL/dr_e    = K_b g_e + (s_e/|r_e|)(u_e - (u_e . r^_e) r^_e) with the head's s_e
+// force_stress_head_backward_kernel. Work split: a block of 256 threads owns tiles of 256
+// consecutive edges (tile k of block p is edges [(p + k P) 256, +256), P = gridDim.x =
+// fs_head_blocks(E), a function of E only). Phase 1: thread t runs fs_backward_edge for edge
+// base + t (dL/ds, dL/dr as in direct mode) and puts d_e in shared memory; then thread t owns
+// the channels c = t, t + 256, ... <= C (c = C is the bias): for each edge j of the tile in
+// increasing order it writes dL/dh[base + j][c] = d_j w[c] (coalesced over c) and adds d_j h[j][c]
+// (the fp32 x fp32 product is exact in fp64) to its fp64 running sum, which it keeps in
+// partial[p][c] of the workspace [P, C + 1] across its block's tiles (one owner, no atomics).
+// force_stress_head_reduce_kernel (phase 2): thread c sums partial[0..P-1][c] in block order in
+// fp64 and writes dL/dw[c] (c < C) or dL/db (c = C) as fp32. Both phases have fixed orders that
+// depend only on E and C: bitwise identical run to run and across devices.
+// Bytes per edge: those of the direct-mode backward (without s_e) + 4 C of h read (+ 4 C again
+// in the forward-recompute of s_e when dL/dr is requested) + 4 C of dL/dh written; w is read
+// from L1/L2. Workspace 8 (C + 1) P bytes, read once by phase 2.
+// ------------------------------------------------------------------------------------------------
+
+constexpr int64_t kFsHeadMaxBlocks = 1024;
+
+// Blocks of the head backward (and rows of its workspace): a function of E only.
+GK_HD int64_t fs_head_blocks(int64_t num_edges) {
+    const int64_t tiles = (num_edges + kFsEdgeBlockThreads - 1) / kFsEdgeBlockThreads;
+    return tiles < kFsHeadMaxBlocks ? tiles : kFsHeadMaxBlocks;
+}
+
+template <typename I, int GEOM>
+__global__ void __launch_bounds__(kFsEdgeBlockThreads, 4)
+force_stress_head_backward_kernel(FsBackwardArgs<I> p) {
+    GK_SHARED_ARRAY(float, tile_d, kFsEdgeBlockThreads);
+    const int t = static_cast<int>(threadIdx.x);
+    const int64_t C = p.head.channels;
+    const int64_t tile_stride = static_cast<int64_t>(gridDim.x) * kFsEdgeBlockThreads;
+    double* part = p.head_partial != nullptr
+                       ? p.head_partial + offset2d(static_cast<int64_t>(blockIdx.x), C + 1, 0)
+                       : nullptr;
+    const bool channel_pass = part != nullptr || p.grad_h != nullptr;  // uniform over the block
+    bool first = true;
+    for (int64_t base = static_cast<int64_t>(blockIdx.x) * kFsEdgeBlockThreads; base < p.num_edges;
+         base += tile_stride) {
+        const int64_t e = base + t;
+        float d = 0.0f;
+        if (e < p.num_edges) d = fs_backward_edge<I, kFsDirectHead, GEOM>(p, e);
+        if (!channel_pass) continue;
+        tile_d[t] = d;
+        __syncthreads();
+        const int64_t rem = p.num_edges - base;
+        const int n = rem < kFsEdgeBlockThreads ? static_cast<int>(rem) : kFsEdgeBlockThreads;
+        for (int64_t c = t; c <= C; c += kFsEdgeBlockThreads) {
+            if (c < C) {
+                const float wc = __ldg(p.head.w + c);
+                if (p.grad_h != nullptr) {
+                    for (int j = 0; j < n; ++j)
+                        p.grad_h[offset2d(base + j, p.grad_ld, c)] = tile_d[j] * wc;
+                }
+                if (part != nullptr) {
+                    double acc = first ? 0.0 : part[c];
+                    for (int j = 0; j < n; ++j)
+                        acc += static_cast<double>(tile_d[j]) *
+                               static_cast<double>(__ldg(p.head.h + offset2d(base + j, p.head.ld, c)));
+                    part[c] = acc;
+                }
+            } else if (part != nullptr) {
+                double acc = first ? 0.0 : part[c];
+                for (int j = 0; j < n; ++j) acc += static_cast<double>(tile_d[j]);
+                part[c] = acc;
             }
-            fs_expand_grad(p.grad_out + width * b, p.layout, K);
-#pragma unroll
-            for (int k = 0; k < 9; ++k) K[k] *= c;
         }
-        {
-#pragma unroll
-            for (int k = 0; k < 3; ++k) {
-                const double kr = K[k] * r[0] + K[3 + k] * r[1] + K[6 + k] * r[2];  // (K^T r)_k
-                u[k] = static_cast<float>(static_cast<double>(u[k]) + kr);
-            }
-        }
-        float g[3];
-        float cdir = 0.0f;
-        const bool want_dr = p.grad_edge_vec != nullptr;
-        if (MODE == kFsDirect || want_dr) cdir = fs_edge_g<MODE>(p.quantity, e, r, g);
-        if (MODE == kFsConservative) {
-#pragma unroll
-            for (int k = 0; k < 3; ++k) p.grad_quantity[3 * e + k] = u[k];
-        }
-        float ur = 0.0f;   // u . r^
-        float rh[3] = {0.0f, 0.0f, 0.0f};
-        if (MODE == kFsDirect) {
-            const float rr = __fmaf_rn(r[2], r[2], __fmaf_rn(r[1], r[1], r[0] * r[0]));
-            if (rr > 0.0f) {
-                const float inv = 1.0f / sqrtf(rr);
-#pragma unroll
-                for (int k = 0; k < 3; ++k) rh[k] = r[k] * inv;
-                ur = __fmaf_rn(u[2], rh[2], __fmaf_rn(u[1], rh[1], u[0] * rh[0]));
-            }
-            p.grad_quantity[e] = ur;
-        }
-        if (want_dr) {
-            float dr[3];
-#pragma unroll
-            for (int k = 0; k < 3; ++k) {
-                const double kg = K[3 * k] * g[0] + K[3 * k + 1] * g[1] + K[3 * k + 2] * g[2];  // (K g)_k
-                float v = static_cast<float>(kg);
-                if (MODE == kFsDirect) v += cdir * (u[k] - ur * rh[k]);
-                dr[k] = v;
-            }
-#pragma unroll
-            for (int k = 0; k < 3; ++k) p.grad_edge_vec[3 * e + k] = dr[k];
+        first = false;
+        __syncthreads();  // tile_d is rewritten by the next tile
+    }
+}
+
+__global__ void __launch_bounds__(kFsEdgeBlockThreads)
+force_stress_head_reduce_kernel(const double* __restrict__ partial, int64_t blocks,
+                                int64_t channels, float* __restrict__ grad_w,
+                                float* __restrict__ grad_bias) {
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c <= channels;
+         c += stride) {
+        double s = 0.0;
+        for (int64_t q = 0; q < blocks; ++q) s += partial[offset2d(q, channels + 1, c)];
+        if (c < channels) {
+            if (grad_w != nullptr) grad_w[c] = static_cast<float>(s);
+        } else if (grad_bias != nullptr) {
+            *grad_bias = static_cast<float>(s);
         }
     }
 }
@@ -581,7 +735,8 @@ struct FsFastArgs {
     const float* positions;   // [N, 3]        (kFsPositions)
     const float* shifts;      // [E, 3]        (kFsPositions)
     const float* cell;        // [B, 3, 3]     (kFsPositions)
-    const float* quantity;    // [E, 3] g or [E] s
+    const float* quantity;    // [E, 3] g or [E] s (null with kFsDirectHead)
+    FsHead head;              // kFsDirectHead only
     float* forces;            // [N, 3], zeroed
     double* acc;              // [B, 9], zeroed, or null (no stress requested)
     float* atom_virial;       // [N, 9 | 6], zeroed, or null
@@ -596,7 +751,6 @@ force_stress_fast_kernel(FsFastArgs<I> p) {
     GK_SHARED_ARRAY(double, warp_sums, (kFsEdgeBlockThreads / kWarpSize) * 9);
     GK_SHARED_ARRAY(long long, span, 2);
     const int t = static_cast<int>(threadIdx.x);
-    const int lane = t & (kWarpSize - 1), warp = t >> 5;
     const int64_t tile_stride = static_cast<int64_t>(gridDim.x) * kFsEdgeBlockThreads;
     for (int64_t base = static_cast<int64_t>(blockIdx.x) * kFsEdgeBlockThreads; base < p.num_edges;
          base += tile_stride) {
@@ -620,7 +774,7 @@ force_stress_fast_kernel(FsFastArgs<I> p) {
 #pragma unroll
                 for (int k = 0; k < 3; ++k) r[k] = __ldg(p.edge_vec + 3 * e + k);
             }
-            const float c = fs_edge_g<MODE>(p.quantity, e, r, g);
+            const float c = fs_edge_g<MODE>(p.quantity, p.head, e, r, g);
 #pragma unroll
             for (int k = 0; k < 3; ++k) {
                 atomicAdd(p.forces + 3 * src + k, g[k]);
@@ -646,21 +800,13 @@ force_stress_fast_kernel(FsFastArgs<I> p) {
         __syncthreads();
         const int64_t b_first = span[0], b_last = span[1];
         for (int64_t gb = b_first; gb <= b_last; ++gb) {
-            double s[9];
+            double x[9];
 #pragma unroll
-            for (int k = 0; k < 9; ++k) s[k] = warp_reduce_sum(b == gb ? v[k] : 0.0);
-            if (lane == 0) {
-#pragma unroll
-                for (int k = 0; k < 9; ++k) warp_sums[warp * 9 + k] = s[k];
-            }
-            __syncthreads();
+            for (int k = 0; k < 9; ++k) x[k] = b == gb ? v[k] : 0.0;
+            fs_block_sum9<kFsEdgeBlockThreads>(x, warp_sums);
             if (t == 0) {
 #pragma unroll
-                for (int k = 0; k < 9; ++k) {
-                    double x = warp_sums[k];
-                    for (int w = 1; w < kFsEdgeBlockThreads / kWarpSize; ++w) x += warp_sums[w * 9 + k];
-                    atomicAdd(p.acc + 9 * gb + k, x);
-                }
+                for (int k = 0; k < 9; ++k) atomicAdd(p.acc + 9 * gb + k, x[k]);
             }
             __syncthreads();  // warp_sums is reused by the next graph
         }

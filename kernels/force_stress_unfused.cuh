@@ -72,7 +72,6 @@ force_stress_unfused_stress_kernel(const I* __restrict__ graph_atom_ptr,
                                    const float* __restrict__ cell, float* __restrict__ stress) {
     GK_SHARED_ARRAY(double, warp_sums, (kFsUnfusedGraphThreads / kWarpSize) * 9);
     const int t = static_cast<int>(threadIdx.x);
-    const int lane = t & (kWarpSize - 1), warp = t >> 5;
     for (int64_t b = blockIdx.x; b < num_graphs; b += gridDim.x) {
         const int64_t e0 = static_cast<int64_t>(src_ptr[static_cast<int64_t>(graph_atom_ptr[b])]);
         const int64_t e1 =
@@ -89,23 +88,8 @@ force_stress_unfused_stress_kernel(const I* __restrict__ graph_atom_ptr,
             }
             fs_accumulate<kFsConservative>(acc, r, gv, 0.0f);
         }
-#pragma unroll
-        for (int k = 0; k < 9; ++k) acc[k] = warp_reduce_sum(acc[k]);
-        if (lane == 0) {
-#pragma unroll
-            for (int k = 0; k < 9; ++k) warp_sums[warp * 9 + k] = acc[k];
-        }
-        __syncthreads();
-        if (t == 0) {
-            double sum[9];
-#pragma unroll
-            for (int k = 0; k < 9; ++k) {
-                sum[k] = warp_sums[k];
-                for (int w = 1; w < kFsUnfusedGraphThreads / kWarpSize; ++w)
-                    sum[k] += warp_sums[w * 9 + k];
-            }
-            fs_store_tensor(sum, 1.0 / fs_volume(cell + 9 * b), kFsTensor, stress + 9 * b);
-        }
+        fs_block_sum9<kFsUnfusedGraphThreads>(acc, warp_sums);  // the shared fixed-order reduction
+        if (t == 0) fs_store_tensor(acc, 1.0 / fs_volume(cell + 9 * b), kFsTensor, stress + 9 * b);
         __syncthreads();  // warp_sums is reused by the next graph
     }
 }

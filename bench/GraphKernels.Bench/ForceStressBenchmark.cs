@@ -16,8 +16,11 @@ namespace GraphKernels.Bench;
 /// (compulsory, int32): fused deterministic 2 x (12 r + 4 s) + 4 dst_perm = 36 B (each edge is visited
 /// from both ends); fused fast 12 r + 4 s + 8 src/dst = 24 B + 6 fp32 atomics; unfused
 /// 16 + 12 (launch 1: r, s read, g written) + 12 + 8 (launch 2: g read back, src/dst) + 24 (launch 3:
-/// r and g read back) = 72 B + 6 fp32 atomics. On the emulated device (the CPU) the numbers are
-/// emulation times, not GPU figures, and are labelled so.
+/// r and g read back) = 72 B + 6 fp32 atomics. The fused readout head rows (s_e = w·h_e + b from
+/// h [E, HeadChannels], computed in the kernel) replace the 4 B of s by 4 C B of h per read of an edge:
+/// deterministic 2 x (12 r + 4 C h) + 4 = 28 + 8 C B/edge (h is read from both ends), fast
+/// 12 + 4 C + 8 = 20 + 4 C B/edge + atomics (docs/force_stress.md, "Fused readout head").
+/// On the emulated device (the CPU) the numbers are emulation times, not GPU figures, and are labelled so.
 /// </summary>
 [Config(typeof(BenchConfig))]
 public class ForceStressBenchmark : ITrafficBenchmark
@@ -31,6 +34,9 @@ public class ForceStressBenchmark : ITrafficBenchmark
     private DeviceBuffer<float> _forces = null!;
     private DeviceBuffer<float> _stress = null!;
     private EdgeGeometry _geometry = null!;
+    private DeviceBuffer<float> _h = null!;
+    private DeviceBuffer<float> _w = null!;
+    private ForceStressHead _head = null!;
 
     /// <summary>Structures B: 32 on the emulated device, 512 on a GPU.</summary>
     /// <returns>Sizes.</returns>
@@ -48,6 +54,10 @@ public class ForceStressBenchmark : ITrafficBenchmark
     [Params(32)]
     public int Degree { get; set; }
 
+    /// <summary>C, the edge-feature width of the fused readout head rows.</summary>
+    [Params(16)]
+    public int HeadChannels { get; set; }
+
     /// <inheritdoc/>
     public BenchCaseInfo? Describe(string method)
     {
@@ -55,9 +65,20 @@ public class ForceStressBenchmark : ITrafficBenchmark
         {
             nameof(Unfused) => "readout_direct_unfused",
             nameof(FusedFast) => "readout_direct_fast",
+            nameof(FusedHead) => "readout_head_fused",
+            nameof(FusedHeadFast) => "readout_head_fast",
             _ => "readout_direct_fused",
         };
         long n = (long)Structures * AtomsPerStructure;
+        if (method is nameof(FusedHead) or nameof(FusedHeadFast))
+        {
+            // Compulsory traffic: the direct readout's with s (4 B/edge) replaced by h (4 C B/edge) and w (4 C B).
+            long e = n * Degree, c = HeadChannels;
+            var d = ByteModel.ForceStressDirect(n, e, Structures);
+            return new BenchCaseInfo("forcestress", op, $"synthetic[B={Structures},n={AtomsPerStructure},deg={Degree},C={c}]", 3, "fp32",
+                new Traffic(d.Bytes - (4 * e) + (4 * c * e) + (4 * c), d.Flops + (2 * c * e), d.Formula.Replace("16·E (r, s)", "12·E (r) + 4·C·E (h) + 4·C (w)", StringComparison.Ordinal)));
+        }
+
         return new BenchCaseInfo("forcestress", op, $"synthetic[B={Structures},n={AtomsPerStructure},deg={Degree}]", 3, "fp32",
             ByteModel.ForceStressDirect(n, n * Degree, Structures));
     }
@@ -109,15 +130,25 @@ public class ForceStressBenchmark : ITrafficBenchmark
         _forces = _device.Allocate<float>(3L * n);
         _stress = _device.Allocate<float>(9L * Structures);
         _geometry = EdgeGeometry.FromEdgeVectors(_r, _cell);
+        var h = new float[(long)e * HeadChannels];
+        for (int i = 0; i < h.Length; i++) h[i] = (float)((2 * rng.NextDouble()) - 1);
+        var w = new float[HeadChannels];
+        for (int i = 0; i < w.Length; i++) w[i] = (float)(((2 * rng.NextDouble()) - 1) / Math.Sqrt(HeadChannels));
+        _h = _device.Upload<float>(_topo.SortEdgeData<float>(h, HeadChannels));
+        _w = _device.Upload<float>(w);
+        _head = new ForceStressHead(_h, _w, HeadChannels);
         bool emulated = _device.Kind == DeviceKind.Emulated;
         Console.WriteLine($"// device: {_device.Name} [{_device.Kind}]{(emulated ? " (emulated on the CPU: not GPU speed)" : string.Empty)}");
         Console.WriteLine($"// batch: B = {Structures}, N = {n}, E = {e}; compulsory bytes (int32): fused {36L * e} (36 B/edge), fast {24L * e} (24 B/edge + atomics), unfused {72L * e} (72 B/edge + atomics)");
+        Console.WriteLine($"// head (C = {HeadChannels}): fused deterministic {(28L + (8L * HeadChannels)) * e} ({28 + (8 * HeadChannels)} B/edge, h read from both ends), fast {(20L + (4L * HeadChannels)) * e} ({20 + (4 * HeadChannels)} B/edge + atomics)");
     }
 
     /// <summary>Frees everything.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
+        _w.Dispose();
+        _h.Dispose();
         _stress.Dispose();
         _forces.Dispose();
         _g.Dispose();
@@ -150,6 +181,24 @@ public class ForceStressBenchmark : ITrafficBenchmark
     public void FusedFast()
     {
         ForceStress.Readout(_topo, _geometry, _s, _forces, _stress,
+            new ForceStressOptions { Mode = ForceStressMode.Direct, Layout = StressLayout.Tensor, Fast = true });
+        _device.Synchronize();
+    }
+
+    /// <summary>Fused deterministic readout with the readout head (s_e = w·h_e computed in the kernel, never written).</summary>
+    [Benchmark(Description = "fused head deterministic (C features)")]
+    public void FusedHead()
+    {
+        ForceStress.Readout(_topo, _geometry, _head, _forces, _stress,
+            new ForceStressOptions { Mode = ForceStressMode.Direct, Layout = StressLayout.Tensor });
+        _device.Synchronize();
+    }
+
+    /// <summary>Fused fast readout with the readout head.</summary>
+    [Benchmark(Description = "fused head fast (atomics, C features)")]
+    public void FusedHeadFast()
+    {
+        ForceStress.Readout(_topo, _geometry, _head, _forces, _stress,
             new ForceStressOptions { Mode = ForceStressMode.Direct, Layout = StressLayout.Tensor, Fast = true });
         _device.Synchronize();
     }

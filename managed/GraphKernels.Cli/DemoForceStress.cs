@@ -7,7 +7,8 @@ namespace GraphKernels.Cli;
 /// <summary>
 /// The force/stress part of <c>graphkernels demo</c>: the fused readout on a periodic Lennard-Jones
 /// crystal (conservative mode, edge vectors computed in the kernel) and on a batch of small molecules
-/// (direct mode), checked against a double-precision reference and timed.
+/// (direct mode), then the fused readout head (s_e = w·h_e + b from 16 edge features, computed in the
+/// kernel) on both, with its backward's dL/dw, each checked against a double-precision reference and timed.
 /// </summary>
 public static class DemoForceStress
 {
@@ -51,6 +52,8 @@ public static class DemoForceStress
         }
 
         ok &= RunCase(device, molecules, ForceStressMode.Direct, "molecular batch", emulated);
+        ok &= RunCase(device, crystal, ForceStressMode.Direct, "crystal, head", emulated, headChannels: 16);
+        ok &= RunCase(device, molecules, ForceStressMode.Direct, "molecules, head", emulated, headChannels: 16);
         if (emulated)
         {
             Console.WriteLine("note      emulated on the CPU: these times are not GPU speed");
@@ -61,9 +64,9 @@ public static class DemoForceStress
 
     private static double Dist(double[] a, double[] b) => Math.Sqrt(((a[0] - b[0]) * (a[0] - b[0])) + ((a[1] - b[1]) * (a[1] - b[1])) + ((a[2] - b[2]) * (a[2] - b[2])));
 
-    private static bool RunCase(GraphDevice device, Batch b, ForceStressMode mode, string name, bool emulated)
+    private static bool RunCase(GraphDevice device, Batch b, ForceStressMode mode, string name, bool emulated, int headChannels = 0)
     {
-        int n = b.Pos.Count / 3, e = b.Src.Count, g = b.Periodic.Count;
+        int n = b.Pos.Count / 3, e = b.Src.Count, g = b.Periodic.Count, hc = headChannels;
         // Lennard-Jones (ε = 0.25, σ = 1): s_e = ½ φ'(|r|) per directed edge, g_e = s_e r̂.
         var s = new float[e];
         var gv = new float[3 * e];
@@ -74,6 +77,25 @@ public static class DemoForceStress
             double s6 = Math.Pow(1 / d, 6);
             s[k] = (float)(0.5 * 0.25 * 4 * ((-12 * s6 * s6) + (6 * s6)) / d);
             for (int c = 0; c < 3; c++) gv[(3 * k) + c] = (float)(s[k] * r[c] / d);
+        }
+
+        // The readout head: h [E, C] random, w [C], b; its s_e = Σ h w + b in double replaces the LJ s_e
+        // in the reference (the kernel computes it in fp32 and never writes it).
+        var sRef = Array.ConvertAll(s, v => (double)v);
+        var hh = new float[e * Math.Max(hc, 1)];
+        var hw = new float[Math.Max(hc, 1)];
+        const float hb = 0.125f;
+        if (hc > 0)
+        {
+            var hr = new Random(11);
+            for (int k = 0; k < hh.Length; k++) hh[k] = (float)((hr.NextDouble() * 2) - 1);
+            for (int c = 0; c < hc; c++) hw[c] = (float)(((hr.NextDouble() * 2) - 1) / Math.Sqrt(hc));
+            for (int k = 0; k < e; k++)
+            {
+                double acc = hb;
+                for (int c = 0; c < hc; c++) acc += (double)hh[(k * hc) + c] * hw[c];
+                sRef[k] = acc;
+            }
         }
 
         using var topology = ForceStressTopology.Build(device, b.GraphPtr.ToArray(), b.Src.ToArray(), b.Dst.ToArray());
@@ -95,7 +117,14 @@ public static class DemoForceStress
         var geometry = EdgeGeometry.FromPositions(pos, sh, cells, periodic);
         var options = new ForceStressOptions { Mode = mode, Layout = StressLayout.VoigtAse, Output = StressOutput.StressGpa };
         topology.Validate(geometry);
-        ForceStress.Readout(topology, geometry, q, forces, stress, options);
+        using var hFeat = device.Upload<float>(hc > 0 ? topology.SortEdgeData<float>(hh, hc) : hh);
+        using var hWeight = device.Upload<float>(hw);
+        using var hBias = device.Upload<float>(new[] { hb });
+        var head = hc > 0 ? new ForceStressHead(hFeat, hWeight, hc, hBias) : null;
+        Action call = head is null
+            ? () => ForceStress.Readout(topology, geometry, q, forces, stress, options)
+            : () => ForceStress.Readout(topology, geometry, head, forces, stress, options);
+        call();
         var f = forces.ToArray();
         var st = stress.ToArray();
 
@@ -110,7 +139,7 @@ public static class DemoForceStress
             int gr = b.GraphOf(b.Src[k]);
             for (int c = 0; c < 3; c++)
             {
-                double gc = s[k] * r[c] / d;
+                double gc = sRef[k] * r[c] / d;
                 rf[(3 * b.Src[k]) + c] += gc;
                 rf[(3 * b.Dst[k]) + c] -= gc;
                 bound[(3 * b.Src[k]) + c] += Math.Abs(gc);
@@ -135,14 +164,58 @@ public static class DemoForceStress
         }
 
         bool pass = worst <= 1 && stressErr <= 1;
-        double ms = Time(device, () => ForceStress.Readout(topology, geometry, q, forces, stress, options), emulated, out int runs);
-        Console.WriteLine($"{name,-17} {g} structure(s), {n} atoms, {e} edges, {mode} mode");
+        double ms = Time(device, call, emulated, out int runs);
+        Console.WriteLine($"{name,-17} {g} structure(s), {n} atoms, {e} edges, {mode} mode{(hc > 0 ? $", head s = w·h + b from C = {hc} edge features (s never written)" : string.Empty)}");
         Console.WriteLine($"          forces {worst:F3} of tolerance, stress {stressErr:F3} of tolerance  {(pass ? "PASS" : "FAIL")}  {ms:F3} ms/call (median of {runs})");
+        if (head is not null)
+        {
+            pass &= HeadBackward(device, b, topology, geometry, head, hh, hc, options);
+        }
         if (b.Periodic[0])
         {
             Console.WriteLine($"          stress (GPa, ASE Voigt xx yy zz yz xz xy): {string.Join(" ", Array.ConvertAll(st[..6], x => x.ToString("F4", System.Globalization.CultureInfo.InvariantCulture)))}");
         }
 
+        return pass;
+    }
+
+    /// <summary>The head's backward with G = dL/dF only: dL/dw = Σ_e ((G[src] − G[dst])·r̂_e) h_e against a double sum.</summary>
+    private static bool HeadBackward(GraphDevice device, Batch b, ForceStressTopology topology, EdgeGeometry geometry, ForceStressHead head,
+        float[] hh, int hc, ForceStressOptions options)
+    {
+        int n = b.Pos.Count / 3, e = b.Src.Count;
+        var rng = new Random(5);
+        var gradF = new float[3 * n];
+        for (int i = 0; i < gradF.Length; i++) gradF[i] = (float)((rng.NextDouble() * 2) - 1);
+        using var gf = device.Upload<float>(gradF);
+        using var dW = device.Allocate<float>(hc);
+        using var dB = device.Allocate<float>(1);
+        ForceStress.Backward(topology, geometry, head, gf, null, new ForceStressHeadGradients { Weight = dW, Bias = dB }, options);
+        var gotW = dW.ToArray();
+        float gotB = dB.ToArray()[0];
+        var want = new double[hc];
+        var bound = new double[hc];
+        double wantB = 0, boundB = 0;
+        for (int k = 0; k < e; k++)
+        {
+            var r = b.R(k);
+            double d = Math.Sqrt((r[0] * r[0]) + (r[1] * r[1]) + (r[2] * r[2]));
+            double ds = 0;
+            for (int c = 0; c < 3; c++) ds += (gradF[(3 * b.Src[k]) + c] - gradF[(3 * b.Dst[k]) + c]) * r[c] / d;
+            wantB += ds;
+            boundB += Math.Abs(ds);
+            for (int c = 0; c < hc; c++)
+            {
+                want[c] += ds * hh[(k * hc) + c];
+                bound[c] += Math.Abs(ds * hh[(k * hc) + c]);
+            }
+        }
+
+        // fp32 dL/ds per edge (a few ulps of the two G differences), fp64 sums: 1e-5 of Σ|.|.
+        double worst = Math.Abs(gotB - wantB) / ((1e-5 * boundB) + 1e-6);
+        for (int c = 0; c < hc; c++) worst = Math.Max(worst, Math.Abs(gotW[c] - want[c]) / ((1e-5 * bound[c]) + 1e-6));
+        bool pass = worst <= 1;
+        Console.WriteLine($"          backward dL/dw [{hc}], dL/db (two-phase deterministic): {worst:F3} of tolerance  {(pass ? "PASS" : "FAIL")}");
         return pass;
     }
 

@@ -44,7 +44,7 @@ public enum StressOutput
     Virial = 2,
 }
 
-/// <summary>Options of <see cref="ForceStress.Readout"/>; the default is conservative mode, 3x3 stress in eV/Å³.</summary>
+/// <summary>Options of <see cref="ForceStress.Readout(ForceStressTopology, EdgeGeometry, DeviceBuffer{float}, DeviceBuffer{float}, DeviceBuffer{float}?, ForceStressOptions, DeviceBuffer{float}?, DeviceBuffer{byte}?, Stream?)"/>; the default is conservative mode, 3x3 stress in eV/Å³.</summary>
 public readonly struct ForceStressOptions
 {
     /// <summary>The meaning of the per-edge quantity.</summary>
@@ -453,9 +453,12 @@ public sealed unsafe class ForceStressTopology : IDisposable
     }
 
     /// <summary>The topology's own workspace, allocated on first use (shared by calls: do not run two readouts of one topology concurrently with it).</summary>
-    internal DeviceBuffer<byte> OwnWorkspace(uint flags)
+    internal DeviceBuffer<byte> OwnWorkspace(uint flags) => OwnWorkspaceBytes(WorkspaceBytesFor(flags));
+
+    /// <summary>The topology's own workspace of at least <paramref name="needed"/> bytes (grown, never shrunk).</summary>
+    internal DeviceBuffer<byte> OwnWorkspaceBytes(long needed)
     {
-        long bytes = Math.Max(8, WorkspaceBytesFor(flags));
+        long bytes = Math.Max(8, needed);
         if (_workspace is null || _workspace.Length < bytes)
         {
             _workspace?.Dispose();
@@ -496,7 +499,7 @@ public sealed unsafe class ForceStressTopology : IDisposable
 /// The fused force/stress readout: from a per-edge quantity of a batch of atomic structures, per-atom
 /// forces and per-structure stress (or virial) in one deterministic pass. Conventions: docs/force_stress.md.
 /// </summary>
-public static unsafe class ForceStress
+public static unsafe partial class ForceStress
 {
     /// <summary>
     /// <c>F_i = Σ_{src=i} g_e − Σ_{dst=i} g_e</c> into <paramref name="forces"/> [N, 3];
@@ -536,12 +539,12 @@ public static unsafe class ForceStress
         Check(forces, device, 3 * n, nameof(forces), "NumAtoms x 3");
         if (stress is not null)
         {
-            Check(stress, device, width * b, nameof(stress), $"NumGraphs x {width}");
+            Check(stress, device, width * b, nameof(stress), width == 9 ? "NumGraphs x 9" : "NumGraphs x 6");
         }
 
         if (atomVirial is not null)
         {
-            Check(atomVirial, device, width * n, nameof(atomVirial), $"NumAtoms x {width}");
+            Check(atomVirial, device, width * n, nameof(atomVirial), width == 9 ? "NumAtoms x 9" : "NumAtoms x 6");
         }
 
         GkFsGeometry g = NativeGeometry(geometry, device, n, e, b, stress is not null && options.Output != StressOutput.Virial);
@@ -615,8 +618,8 @@ public static unsafe class ForceStress
     }
 
     /// <summary>
-    /// Backward of <see cref="Readout"/> (first order, no double backward): from <c>G = dL/dF</c> and
-    /// <c>H = dL/d(stress output)</c> — the gradient of exactly what <see cref="Readout"/> wrote with the same
+    /// Backward of <see cref="Readout(ForceStressTopology, EdgeGeometry, DeviceBuffer{float}, DeviceBuffer{float}, DeviceBuffer{float}?, ForceStressOptions, DeviceBuffer{float}?, DeviceBuffer{byte}?, Stream?)"/> (first order, no double backward): from <c>G = dL/dF</c> and
+    /// <c>H = dL/d(stress output)</c> — the gradient of exactly what <see cref="Readout(ForceStressTopology, EdgeGeometry, DeviceBuffer{float}, DeviceBuffer{float}, DeviceBuffer{float}?, ForceStressOptions, DeviceBuffer{float}?, DeviceBuffer{byte}?, Stream?)"/> wrote with the same
     /// <paramref name="options"/> (layout, stress/GPa/virial) — computes per edge
     /// <c>u_e = dL/dg_e = G[src] − G[dst] + K_bᵀ r_e</c> with <c>K_b = c_b H_b</c> as 3x3 (<c>c_b</c> = 1/V_b,
     /// 160.21766208/V_b for GPa, 0 for non-periodic structures, −1 for the virial; a Voigt off-diagonal gives
@@ -668,7 +671,7 @@ public static unsafe class ForceStress
 
         if (gradStress is not null)
         {
-            Check(gradStress, device, width * b, nameof(gradStress), $"NumGraphs x {width}");
+            Check(gradStress, device, width * b, nameof(gradStress), width == 9 ? "NumGraphs x 9" : "NumGraphs x 6");
         }
 
         if (gradEdgeVectors is not null)

@@ -558,6 +558,66 @@ GK_API gk_status gk_force_stress_unfused_baseline(const gk_fs_topology* topology
                                                   const float* edge_vec, const float* cell,
                                                   const float* s, float* g, float* forces,
                                                   float* stress, void* stream);
+
+/**
+ * The fused readout head of direct mode (docs/force_stress.md, "Fused readout head"):
+ * s_e = sum_c features[e * ld + c] * weight[c] + bias[0], computed inside the readout (fp32 FMAs
+ * over c in increasing order, then + b), so s_e is never written to memory. Device pointers, fp32,
+ * per-edge rows in the topology's (source-sorted) edge order.
+ */
+typedef struct gk_fs_head {
+    const float* features;  /* h [E, ld]: row e at features + e * ld; may be NULL only if E = 0 */
+    const float* weight;    /* w [channels], never NULL                                        */
+    const float* bias;      /* [1] device scalar b, or NULL (b = 0)                            */
+    int64_t channels;       /* C >= 1                                                          */
+    int64_t ld;             /* leading dimension of features, >= C                             */
+} gk_fs_head;
+
+/** Outputs of gk_force_stress_backward_head; each may be NULL (not computed). Overwritten. */
+typedef struct gk_fs_head_grad {
+    float* grad_scalar;     /* dL/ds_e [E]                                                     */
+    float* grad_features;   /* dL/dh [E, grad_ld] = dL/ds_e * w (columns >= C untouched)        */
+    int64_t grad_ld;        /* leading dimension of grad_features, >= channels (if given)      */
+    float* grad_weight;     /* dL/dw [channels] = sum_e dL/ds_e h_e  (two-phase, deterministic) */
+    float* grad_bias;       /* dL/db [1] = sum_e dL/ds_e                                       */
+} gk_fs_head_grad;
+
+/**
+ * gk_force_stress_readout in direct mode with s_e from the head (same topology, geometry, layout,
+ * flags, outputs and workspace as gk_force_stress_readout; GK_FS_FAST allowed). head: channels
+ * >= 1, ld >= channels, weight not NULL, pointers 4-byte aligned; outputs must not overlap the
+ * head's arrays. Values are not checked.
+ */
+GK_API gk_status gk_force_stress_readout_head(const gk_fs_topology* topology,
+                                              const gk_fs_geometry* geometry,
+                                              const gk_fs_head* head, int32_t layout,
+                                              uint32_t flags, float* forces, float* stress,
+                                              float* atom_virial, void* workspace,
+                                              size_t workspace_bytes, void* stream);
+
+/** Workspace gk_force_stress_backward_head needs for grad_weight / grad_bias:
+ *  min(ceil(E / 256), 1024) x (channels + 1) doubles (0 when E = 0). */
+GK_API gk_status gk_force_stress_backward_head_workspace_size(const gk_fs_topology* topology,
+                                                              const gk_fs_head* head,
+                                                              size_t* bytes);
+
+/**
+ * Backward of gk_force_stress_readout_head: as gk_force_stress_backward in direct mode with the
+ * head's s_e (dL/ds_e = u_e . r^_e; grad_edge_vec = dL/dr_e including (s_e/|r_e|)(u_e - (u_e .
+ * r^_e) r^_e)), plus dL/dh_e = dL/ds_e w (per-edge gather), dL/dw = sum_e dL/ds_e h_e and dL/db =
+ * sum_e dL/ds_e by a two-phase reduction: fixed-order per-block fp64 partials in the workspace,
+ * then a fixed-order pass over the blocks; bitwise reproducible, no atomics. grads: not NULL.
+ * workspace: gk_force_stress_backward_head_workspace_size bytes, 8-byte aligned, when grad_weight
+ * or grad_bias is requested (otherwise ignored). GK_FS_FAST is refused. Stream-ordered.
+ */
+GK_API gk_status gk_force_stress_backward_head(const gk_fs_topology* topology,
+                                               const gk_fs_geometry* geometry,
+                                               const gk_fs_head* head, int32_t layout,
+                                               uint32_t flags, const float* grad_forces,
+                                               const float* grad_stress,
+                                               const gk_fs_head_grad* grads, float* grad_edge_vec,
+                                               void* workspace, size_t workspace_bytes,
+                                               void* stream);
 /* (end of force/stress section) */
 
 /* ---------------------------------------------------------------- quantization ------------- */

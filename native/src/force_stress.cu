@@ -16,6 +16,9 @@ const char* const kValidate = "gk_force_stress_validate";
 const char* const kWsSize = "gk_force_stress_workspace_size";
 const char* const kBackward = "gk_force_stress_backward";
 const char* const kUnfused = "gk_force_stress_unfused_baseline";
+const char* const kReadoutHead = "gk_force_stress_readout_head";
+const char* const kBackwardHead = "gk_force_stress_backward_head";
+const char* const kHeadWsSize = "gk_force_stress_backward_head_workspace_size";
 
 constexpr size_t kValidateWorkspace = gk::kFsValidateSlots * sizeof(unsigned long long);
 constexpr uint32_t kKnownFlags = GK_FS_VIRIAL | GK_FS_GPA | GK_FS_FAST;
@@ -133,6 +136,61 @@ gk_status check_geometry(const gk_fs_geometry* g, const gk_fs_topology& t, bool 
 
 int64_t bytes_of(int64_t count, int64_t elem) { return count * elem; }
 
+// Workspace of the head backward's dL/dw, dL/db: fs_head_blocks(E) rows of C + 1 doubles.
+size_t head_workspace_bytes(int64_t num_edges, int64_t channels) {
+    return static_cast<size_t>(gk::fs_head_blocks(num_edges)) * static_cast<size_t>(channels + 1) *
+           sizeof(double);
+}
+
+// The fused head descriptor (its values are not checked). Fills `out` and the bytes the features
+// span, (E - 1) ld + C floats.
+gk_status check_head(const char* op, const gk_fs_head* head, int64_t E, gk::FsHead* out,
+                     int64_t* feature_bytes) {
+    if (head == nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: head is NULL (it gives s_e = w . h_e + b; use "
+                        "gk_force_stress_readout to pass s_e directly)",
+                        op);
+    const long long C = static_cast<long long>(head->channels);
+    const long long ld = static_cast<long long>(head->ld);
+    if (head->channels < 1)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: head->channels = %lld, must be >= 1 (the width C of h_e and w)", op, C);
+    if (head->ld < head->channels)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: head->ld = %lld is less than head->channels = %lld (row e of h starts "
+                        "at features + e * ld)",
+                        op, ld, C);
+    const int64_t big = int64_t{1} << 58;
+    if (head->ld > big || (E > 0 && head->ld > big / E))
+        return gk::fail(GK_ERROR_INDEX_OVERFLOW,
+                        "%s: head->ld = %lld x num_edges = %lld overflows 64-bit byte offsets", op,
+                        ld, static_cast<long long>(E));
+    if (head->weight == nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: head->weight is NULL (w, [channels = %lld])", op, C);
+    if (!gk::aligned(head->weight, sizeof(float)))
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: head->weight (%p) is not 4-byte aligned",
+                        op, static_cast<const void*>(head->weight));
+    if (E > 0 && head->features == nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: head->features is NULL (h, [num_edges = %lld, ld = %lld])", op,
+                        static_cast<long long>(E), ld);
+    if (head->features != nullptr && !gk::aligned(head->features, sizeof(float)))
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: head->features (%p) is not 4-byte aligned",
+                        op, static_cast<const void*>(head->features));
+    if (head->bias != nullptr && !gk::aligned(head->bias, sizeof(float)))
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: head->bias (%p) is not 4-byte aligned", op,
+                        static_cast<const void*>(head->bias));
+    out->h = head->features;
+    out->w = head->weight;
+    out->bias = head->bias;
+    out->channels = head->channels;
+    out->ld = head->ld;
+    *feature_bytes = E > 0 ? ((E - 1) * head->ld + head->channels) * 4 : 0;
+    return GK_SUCCESS;
+}
+
 struct Launch {
     int mode;
     bool from_pos;
@@ -160,11 +218,15 @@ cudaError_t dispatch_geom(const gk::FsAtomArgs<I>& a, const Launch& l) {
                       : dispatch_av<I, MODE, gk::kFsEdgeVec>(a, l);
 }
 
+// Launch::mode: GK_FS_CONSERVATIVE, GK_FS_DIRECT, or kModeHead (direct mode with the fused head).
+constexpr int kModeHead = gk::kFsDirectHead;
+
 template <typename I>
 cudaError_t run_readout(const gk_fs_topology& t, const gk_fs_geometry& g, const float* quantity,
-                        int32_t layout, uint32_t flags, float* forces, float* stress,
-                        float* atom_virial, double* partial, const Launch& l) {
+                        const gk::FsHead& head, int32_t layout, uint32_t flags, float* forces,
+                        float* stress, float* atom_virial, double* partial, const Launch& l) {
     gk::FsAtomArgs<I> a{};
+    a.head = head;
     a.graph_atom_ptr = static_cast<const I*>(t.graph_atom_ptr);
     a.src_ptr = static_cast<const I*>(t.src_ptr);
     a.edge_src = static_cast<const I*>(t.edge_src);
@@ -194,8 +256,9 @@ cudaError_t run_readout(const gk_fs_topology& t, const gk_fs_geometry& g, const 
         const int64_t want = (t.num_atoms + per_block - 1) / per_block;
         Launch la = l;
         la.blocks = static_cast<unsigned>(want < (int64_t{1} << 20) ? want : (int64_t{1} << 20));
-        err = l.mode == GK_FS_DIRECT ? dispatch_geom<I, gk::kFsDirect>(a, la)
-                                     : dispatch_geom<I, gk::kFsConservative>(a, la);
+        err = l.mode == kModeHead      ? dispatch_geom<I, gk::kFsDirectHead>(a, la)
+              : l.mode == GK_FS_DIRECT ? dispatch_geom<I, gk::kFsDirect>(a, la)
+                                       : dispatch_geom<I, gk::kFsConservative>(a, la);
         if (err != cudaSuccess) return err;
     }
     if (stress != nullptr && t.num_graphs > 0) {
@@ -235,8 +298,8 @@ unsigned edge_blocks(int64_t count) {
 
 template <typename I>
 cudaError_t run_fast(const gk_fs_topology& t, const gk_fs_geometry& g, const float* quantity,
-                     int32_t layout, uint32_t flags, float* forces, float* stress,
-                     float* atom_virial, double* acc, const Launch& l) {
+                     const gk::FsHead& head, int32_t layout, uint32_t flags, float* forces,
+                     float* stress, float* atom_virial, double* acc, const Launch& l) {
     const int width = layout == GK_FS_TENSOR ? 9 : 6;
     cudaError_t err = cudaSuccess;
     if (t.num_atoms > 0) err = cudaMemsetAsync(forces, 0, sizeof(float) * 3 * t.num_atoms, l.stream);
@@ -246,6 +309,7 @@ cudaError_t run_fast(const gk_fs_topology& t, const gk_fs_geometry& g, const flo
         err = cudaMemsetAsync(acc, 0, sizeof(double) * 9 * t.num_graphs, l.stream);
     if (err != cudaSuccess) return err;
     gk::FsFastArgs<I> a{};
+    a.head = head;
     a.graph_atom_ptr = static_cast<const I*>(t.graph_atom_ptr);
     a.edge_src = static_cast<const I*>(t.edge_src);
     a.edge_dst = static_cast<const I*>(t.edge_dst);
@@ -263,8 +327,9 @@ cudaError_t run_fast(const gk_fs_topology& t, const gk_fs_geometry& g, const flo
     if (t.num_edges > 0) {
         Launch la = l;
         la.blocks = edge_blocks(t.num_edges);
-        err = l.mode == GK_FS_DIRECT ? dispatch_fast<I, gk::kFsDirect>(a, la)
-                                     : dispatch_fast<I, gk::kFsConservative>(a, la);
+        err = l.mode == kModeHead      ? dispatch_fast<I, gk::kFsDirectHead>(a, la)
+              : l.mode == GK_FS_DIRECT ? dispatch_fast<I, gk::kFsDirect>(a, la)
+                                       : dispatch_fast<I, gk::kFsConservative>(a, la);
         if (err != cudaSuccess) return err;
     }
     if (stress != nullptr && t.num_graphs > 0) {
@@ -284,13 +349,40 @@ cudaError_t launch_backward(const gk::FsBackwardArgs<I>& a, const Launch& l) {
                      dim3(gk::kFsEdgeBlockThreads), 0, l.stream, a);
 }
 
+// The head's outputs of the backward (kModeHead only).
+struct HeadGrads {
+    float* grad_h;
+    int64_t grad_ld;
+    float* grad_w;
+    float* grad_bias;
+    double* partial;  // workspace, null when neither grad_w nor grad_bias is requested
+};
+
+template <typename I, int GEOM>
+cudaError_t launch_head_backward(const gk::FsBackwardArgs<I>& a, const Launch& l) {
+    return GK_LAUNCH((gk::force_stress_head_backward_kernel<I, GEOM>), dim3(l.blocks),
+                     dim3(gk::kFsEdgeBlockThreads), 0, l.stream, a);
+}
+
 template <typename I>
 cudaError_t run_backward(const gk_fs_topology& t, const gk_fs_geometry& g, const float* quantity,
-                         int32_t layout, uint32_t flags, const float* grad_forces,
-                         const float* grad_stress, float* grad_quantity, float* grad_edge_vec,
-                         const Launch& l) {
+                         const gk::FsHead& head, const HeadGrads& hg, int32_t layout,
+                         uint32_t flags, const float* grad_forces, const float* grad_stress,
+                         float* grad_quantity, float* grad_edge_vec, const Launch& l) {
+    if (l.mode == kModeHead && (hg.grad_w != nullptr || hg.grad_bias != nullptr) &&
+        t.num_edges == 0) {
+        // No edges: dL/dw = 0 and dL/db = 0 (phase 2 over zero partial rows).
+        return GK_LAUNCH((gk::force_stress_head_reduce_kernel), dim3(edge_blocks(head.channels + 1)),
+                         dim3(gk::kFsEdgeBlockThreads), 0, l.stream,
+                         static_cast<const double*>(hg.partial), int64_t{0}, head.channels,
+                         hg.grad_w, hg.grad_bias);
+    }
     if (t.num_edges == 0) return cudaSuccess;
     gk::FsBackwardArgs<I> a{};
+    a.head = head;
+    a.grad_h = hg.grad_h;
+    a.grad_ld = hg.grad_ld;
+    a.head_partial = hg.partial;
     a.graph_atom_ptr = static_cast<const I*>(t.graph_atom_ptr);
     a.edge_src = static_cast<const I*>(t.edge_src);
     a.edge_dst = static_cast<const I*>(t.edge_dst);
@@ -310,6 +402,17 @@ cudaError_t run_backward(const gk_fs_topology& t, const gk_fs_geometry& g, const
     a.out_kind = (flags & GK_FS_VIRIAL) != 0 ? 1 : 0;
     a.scale = (flags & GK_FS_GPA) != 0 ? kEvPerA3InGpa : 1.0;
     Launch la = l;
+    if (l.mode == kModeHead) {
+        const int64_t blocks = gk::fs_head_blocks(t.num_edges);
+        la.blocks = static_cast<unsigned>(blocks);
+        cudaError_t err = l.from_pos ? launch_head_backward<I, gk::kFsPositions>(a, la)
+                                     : launch_head_backward<I, gk::kFsEdgeVec>(a, la);
+        if (err != cudaSuccess || hg.partial == nullptr) return err;
+        return GK_LAUNCH((gk::force_stress_head_reduce_kernel), dim3(edge_blocks(head.channels + 1)),
+                         dim3(gk::kFsEdgeBlockThreads), 0, l.stream,
+                         static_cast<const double*>(hg.partial), blocks, head.channels, hg.grad_w,
+                         hg.grad_bias);
+    }
     la.blocks = edge_blocks(t.num_edges);
     if (l.mode == GK_FS_DIRECT)
         return l.from_pos ? launch_backward<I, gk::kFsDirect, gk::kFsPositions>(a, la)
@@ -581,30 +684,41 @@ GK_API gk_status gk_force_stress_validate(const gk_fs_topology* topology,
     GK_ABI_END
 }
 
-GK_API gk_status gk_force_stress_readout(const gk_fs_topology* topology,
-                                         const gk_fs_geometry* geometry, int32_t mode,
-                                         const float* edge_quantity, int32_t layout,
-                                         uint32_t flags, float* forces, float* stress,
-                                         float* atom_virial, void* workspace,
-                                         size_t workspace_bytes, void* stream) {
-    GK_ABI_BEGIN
-    const char* op = kReadout;
+}  // extern "C"
+
+namespace {
+
+// gk_force_stress_readout (head == NULL) and gk_force_stress_readout_head (mode = GK_FS_DIRECT,
+// edge_quantity = NULL, s_e from the head).
+gk_status readout_impl(const char* op, const gk_fs_topology* topology,
+                       const gk_fs_geometry* geometry, int32_t mode, const float* edge_quantity,
+                       const gk_fs_head* head, int32_t layout, uint32_t flags, float* forces,
+                       float* stress, float* atom_virial, void* workspace, size_t workspace_bytes,
+                       void* stream) {
     gk_status s = check_topology(topology, op);
     if (s != GK_SUCCESS) return s;
     const gk_fs_topology& t = *topology;
     const int64_t N = t.num_atoms, E = t.num_edges, B = t.num_graphs;
     s = check_mode_layout_flags(op, mode, layout, flags);
     if (s != GK_SUCCESS) return s;
+    const bool with_head = op == kReadoutHead;
+    gk::FsHead hd{};
+    int64_t head_bytes = 0;
+    if (with_head) {
+        s = check_head(op, head, E, &hd, &head_bytes);
+        if (s != GK_SUCCESS) return s;
+    }
     if ((flags & GK_FS_VIRIAL) != 0 && (flags & GK_FS_GPA) != 0)
         return gk::fail(GK_ERROR_INVALID_ARGUMENT,
                         "%s: flags = 0x%x combines GK_FS_VIRIAL and GK_FS_GPA; the virial is in eV, "
                         "only stress has a GPa scale",
                         op, flags);
     const bool virial = (flags & GK_FS_VIRIAL) != 0;
-    s = check_float_array(op, "edge_quantity", edge_quantity,
-                          mode == GK_FS_DIRECT ? E : 3 * E,
-                          mode == GK_FS_DIRECT ? "direct mode needs s_e, [num_edges]"
-                                               : "conservative mode needs g_e, [num_edges, 3]");
+    if (!with_head)
+        s = check_float_array(op, "edge_quantity", edge_quantity,
+                              mode == GK_FS_DIRECT ? E : 3 * E,
+                              mode == GK_FS_DIRECT ? "direct mode needs s_e, [num_edges]"
+                                                   : "conservative mode needs g_e, [num_edges, 3]");
     if (s != GK_SUCCESS) return s;
     // Stress needs the cell for the volume; the virial does not.
     s = check_geometry(geometry, t, stress != nullptr && !virial, op);
@@ -644,7 +758,11 @@ GK_API gk_status gk_force_stress_readout(const gk_fs_topology* topology,
         const void* p;
         int64_t bytes;
     } inputs[] = {
-        {"edge_quantity", edge_quantity, bytes_of(mode == GK_FS_DIRECT ? E : 3 * E, 4)},
+        {"edge_quantity", with_head ? nullptr : edge_quantity,
+         bytes_of(mode == GK_FS_DIRECT ? E : 3 * E, 4)},
+        {"head->features", hd.h, head_bytes},
+        {"head->weight", hd.w, bytes_of(hd.channels, 4)},
+        {"head->bias", hd.bias, 4},
         {"geometry->edge_vec", g.edge_vec, bytes_of(3 * E, 4)},
         {"geometry->positions", g.positions, bytes_of(3 * N, 4)},
         {"geometry->shifts", g.shifts, bytes_of(3 * E, 4)},
@@ -675,42 +793,110 @@ GK_API gk_status gk_force_stress_readout(const gk_fs_topology* topology,
     }
 
     Launch l{};
-    l.mode = mode;
+    l.mode = with_head ? kModeHead : mode;
     l.from_pos = g.edge_vec == nullptr;
     l.atom_virial = atom_virial != nullptr;
     l.index_type = t.index_type;
     l.stream = gk::as_stream(stream);
     double* partial = static_cast<double*>(workspace);
+    const float* q = with_head ? nullptr : edge_quantity;
     const cudaError_t err =
         fast ? (t.index_type == GK_INDEX_INT32
-                    ? run_fast<int32_t>(t, g, edge_quantity, layout, flags, forces, stress,
-                                        atom_virial, partial, l)
-                    : run_fast<int64_t>(t, g, edge_quantity, layout, flags, forces, stress,
-                                        atom_virial, partial, l))
+                    ? run_fast<int32_t>(t, g, q, hd, layout, flags, forces, stress, atom_virial,
+                                        partial, l)
+                    : run_fast<int64_t>(t, g, q, hd, layout, flags, forces, stress, atom_virial,
+                                        partial, l))
         : t.index_type == GK_INDEX_INT32
-            ? run_readout<int32_t>(t, g, edge_quantity, layout, flags, forces, stress, atom_virial,
+            ? run_readout<int32_t>(t, g, q, hd, layout, flags, forces, stress, atom_virial,
                                    partial, l)
-            : run_readout<int64_t>(t, g, edge_quantity, layout, flags, forces, stress, atom_virial,
+            : run_readout<int64_t>(t, g, q, hd, layout, flags, forces, stress, atom_virial,
                                    partial, l);
     if (err != cudaSuccess) return gk::fail_cuda(err, op);
     return GK_SUCCESS;
-    GK_ABI_END
 }
 
-GK_API gk_status gk_force_stress_backward(const gk_fs_topology* topology,
-                                          const gk_fs_geometry* geometry, int32_t mode,
-                                          const float* edge_quantity, int32_t layout,
-                                          uint32_t flags, const float* grad_forces,
-                                          const float* grad_stress, float* grad_quantity,
-                                          float* grad_edge_vec, void* stream) {
-    GK_ABI_BEGIN
-    const char* op = kBackward;
+// gk_force_stress_backward (head == NULL) and gk_force_stress_backward_head (mode = GK_FS_DIRECT,
+// edge_quantity = NULL, grad_quantity = grads->grad_scalar).
+gk_status backward_impl(const char* op, const gk_fs_topology* topology,
+                        const gk_fs_geometry* geometry, int32_t mode, const float* edge_quantity,
+                        const gk_fs_head* head, const gk_fs_head_grad* grads, int32_t layout,
+                        uint32_t flags, const float* grad_forces, const float* grad_stress,
+                        float* grad_quantity, float* grad_edge_vec, void* workspace,
+                        size_t workspace_bytes, void* stream) {
     gk_status s = check_topology(topology, op);
     if (s != GK_SUCCESS) return s;
     const gk_fs_topology& t = *topology;
     const int64_t N = t.num_atoms, E = t.num_edges, B = t.num_graphs;
     s = check_mode_layout_flags(op, mode, layout, flags);
     if (s != GK_SUCCESS) return s;
+    const bool with_head = op == kBackwardHead;
+    gk::FsHead hd{};
+    int64_t head_bytes = 0;
+    HeadGrads hg{};
+    int64_t grad_h_bytes = 0;
+    size_t need = 0;
+    if (with_head) {
+        s = check_head(op, head, E, &hd, &head_bytes);
+        if (s != GK_SUCCESS) return s;
+        if (grads == nullptr)
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                            "%s: grads is NULL (a gk_fs_head_grad; set the outputs you do not want "
+                            "to NULL)",
+                            op);
+        grad_quantity = grads->grad_scalar;
+        hg.grad_h = grads->grad_features;
+        hg.grad_ld = grads->grad_ld;
+        hg.grad_w = grads->grad_weight;
+        hg.grad_bias = grads->grad_bias;
+        if (grad_quantity != nullptr && !gk::aligned(grad_quantity, sizeof(float)))
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                            "%s: grads->grad_scalar (%p) is not 4-byte aligned", op,
+                            static_cast<void*>(grad_quantity));
+        if (hg.grad_h != nullptr) {
+            if (hg.grad_ld < hd.channels)
+                return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                                "%s: grads->grad_ld = %lld is less than head->channels = %lld", op,
+                                static_cast<long long>(hg.grad_ld),
+                                static_cast<long long>(hd.channels));
+            if (E > 0 && hg.grad_ld > ((int64_t{1} << 58) / E))
+                return gk::fail(GK_ERROR_INDEX_OVERFLOW,
+                                "%s: grads->grad_ld = %lld x num_edges = %lld overflows 64-bit "
+                                "byte offsets",
+                                op, static_cast<long long>(hg.grad_ld), static_cast<long long>(E));
+            if (!gk::aligned(hg.grad_h, sizeof(float)))
+                return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                                "%s: grads->grad_features (%p) is not 4-byte aligned", op,
+                                static_cast<void*>(hg.grad_h));
+            grad_h_bytes = E > 0 ? ((E - 1) * hg.grad_ld + hd.channels) * 4 : 0;
+        }
+        if (hg.grad_w != nullptr && !gk::aligned(hg.grad_w, sizeof(float)))
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                            "%s: grads->grad_weight (%p) is not 4-byte aligned", op,
+                            static_cast<void*>(hg.grad_w));
+        if (hg.grad_bias != nullptr && !gk::aligned(hg.grad_bias, sizeof(float)))
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                            "%s: grads->grad_bias (%p) is not 4-byte aligned", op,
+                            static_cast<void*>(hg.grad_bias));
+        if (hg.grad_w != nullptr || hg.grad_bias != nullptr) {
+            need = head_workspace_bytes(E, hd.channels);
+            if (need > 0) {
+                if (workspace == nullptr)
+                    return gk::fail(GK_ERROR_WORKSPACE,
+                                    "%s: workspace is NULL (dL/dw and dL/db need %zu bytes; see "
+                                    "gk_force_stress_backward_head_workspace_size)",
+                                    op, need);
+                if (workspace_bytes < need)
+                    return gk::fail(GK_ERROR_WORKSPACE, "%s: workspace_bytes = %zu, needs %zu", op,
+                                    workspace_bytes, need);
+                if (!gk::aligned(workspace, 8))
+                    return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                                    "%s: workspace (%p) must be 8-byte aligned", op, workspace);
+                hg.partial = static_cast<double*>(workspace);
+            } else {
+                hg.partial = nullptr;
+            }
+        }
+    }
     if ((flags & GK_FS_FAST) != 0)
         return gk::fail(GK_ERROR_INVALID_ARGUMENT,
                         "%s: flags = 0x%x has GK_FS_FAST, which selects the forward's reduction; "
@@ -722,9 +908,11 @@ GK_API gk_status gk_force_stress_backward(const gk_fs_topology* topology,
                         "only stress has a GPa scale",
                         op, flags);
     const bool virial = (flags & GK_FS_VIRIAL) != 0;
-    s = check_float_array(op, "edge_quantity", edge_quantity, mode == GK_FS_DIRECT ? E : 3 * E,
-                          mode == GK_FS_DIRECT ? "direct mode needs s_e, [num_edges]"
-                                               : "conservative mode needs g_e, [num_edges, 3]");
+    if (!with_head)
+        s = check_float_array(op, "edge_quantity", edge_quantity,
+                              mode == GK_FS_DIRECT ? E : 3 * E,
+                              mode == GK_FS_DIRECT ? "direct mode needs s_e, [num_edges]"
+                                                   : "conservative mode needs g_e, [num_edges, 3]");
     if (s != GK_SUCCESS) return s;
     s = check_geometry(geometry, t, grad_stress != nullptr && !virial, op);
     if (s != GK_SUCCESS) return s;
@@ -736,9 +924,10 @@ GK_API gk_status gk_force_stress_backward(const gk_fs_topology* topology,
     if (grad_stress != nullptr && !gk::aligned(grad_stress, sizeof(float)))
         return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: grad_stress (%p) is not 4-byte aligned", op,
                         static_cast<const void*>(grad_stress));
-    s = check_float_array(op, "grad_quantity", grad_quantity, mode == GK_FS_DIRECT ? E : 3 * E,
-                          mode == GK_FS_DIRECT ? "dL/ds_e output, [num_edges]"
-                                               : "dL/dg_e output, [num_edges, 3]");
+    if (!with_head)
+        s = check_float_array(op, "grad_quantity", grad_quantity, mode == GK_FS_DIRECT ? E : 3 * E,
+                              mode == GK_FS_DIRECT ? "dL/ds_e output, [num_edges]"
+                                                   : "dL/dg_e output, [num_edges, 3]");
     if (s != GK_SUCCESS) return s;
     if (grad_edge_vec != nullptr && !gk::aligned(grad_edge_vec, sizeof(float)))
         return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: grad_edge_vec (%p) is not 4-byte aligned",
@@ -750,7 +939,11 @@ GK_API gk_status gk_force_stress_backward(const gk_fs_topology* topology,
         const void* p;
         int64_t bytes;
     } inputs[] = {
-        {"edge_quantity", edge_quantity, bytes_of(mode == GK_FS_DIRECT ? E : 3 * E, 4)},
+        {"edge_quantity", with_head ? nullptr : edge_quantity,
+         bytes_of(mode == GK_FS_DIRECT ? E : 3 * E, 4)},
+        {"head->features", hd.h, head_bytes},
+        {"head->weight", hd.w, bytes_of(hd.channels, 4)},
+        {"head->bias", hd.bias, 4},
         {"grad_forces", grad_forces, bytes_of(3 * N, 4)},
         {"grad_stress", grad_stress, bytes_of(width * B, 4)},
         {"geometry->edge_vec", g.edge_vec, bytes_of(3 * E, 4)},
@@ -766,31 +959,114 @@ GK_API gk_status gk_force_stress_backward(const gk_fs_topology* topology,
         {"topology->dst_perm", t.dst_perm, bytes_of(E, isz)},
     };
     const Region outputs[] = {
-        {"grad_quantity", grad_quantity, bytes_of(mode == GK_FS_DIRECT ? E : 3 * E, 4)},
+        {with_head ? "grads->grad_scalar" : "grad_quantity", grad_quantity,
+         bytes_of(mode == GK_FS_DIRECT ? E : 3 * E, 4)},
         {"grad_edge_vec", grad_edge_vec, bytes_of(3 * E, 4)},
+        {"grads->grad_features", hg.grad_h, grad_h_bytes},
+        {"grads->grad_weight", hg.grad_w, bytes_of(hd.channels, 4)},
+        {"grads->grad_bias", hg.grad_bias, 4},
+        {"workspace", hg.partial, static_cast<int64_t>(need)},
     };
     for (size_t o = 0; o < sizeof outputs / sizeof outputs[0]; ++o) {
         for (const Region& in : inputs)
             if (gk::overlaps(outputs[o].p, outputs[o].bytes, in.p, in.bytes))
                 return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s", op,
                                 outputs[o].name, in.name);
+        for (size_t q = o + 1; q < sizeof outputs / sizeof outputs[0]; ++q)
+            if (gk::overlaps(outputs[o].p, outputs[o].bytes, outputs[q].p, outputs[q].bytes))
+                return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s", op,
+                                outputs[o].name, outputs[q].name);
     }
-    if (gk::overlaps(outputs[0].p, outputs[0].bytes, outputs[1].p, outputs[1].bytes))
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: grad_quantity overlaps grad_edge_vec", op);
 
     Launch l{};
-    l.mode = mode;
+    l.mode = with_head ? kModeHead : mode;
     l.from_pos = g.edge_vec == nullptr;
     l.index_type = t.index_type;
     l.stream = gk::as_stream(stream);
+    const float* q = with_head ? nullptr : edge_quantity;
     const cudaError_t err =
         t.index_type == GK_INDEX_INT32
-            ? run_backward<int32_t>(t, g, edge_quantity, layout, flags, grad_forces, grad_stress,
+            ? run_backward<int32_t>(t, g, q, hd, hg, layout, flags, grad_forces, grad_stress,
                                     grad_quantity, grad_edge_vec, l)
-            : run_backward<int64_t>(t, g, edge_quantity, layout, flags, grad_forces, grad_stress,
+            : run_backward<int64_t>(t, g, q, hd, hg, layout, flags, grad_forces, grad_stress,
                                     grad_quantity, grad_edge_vec, l);
     if (err != cudaSuccess) return gk::fail_cuda(err, op);
     return GK_SUCCESS;
+}
+
+}  // namespace
+
+extern "C" {
+
+GK_API gk_status gk_force_stress_readout(const gk_fs_topology* topology,
+                                         const gk_fs_geometry* geometry, int32_t mode,
+                                         const float* edge_quantity, int32_t layout,
+                                         uint32_t flags, float* forces, float* stress,
+                                         float* atom_virial, void* workspace,
+                                         size_t workspace_bytes, void* stream) {
+    GK_ABI_BEGIN
+    return readout_impl(kReadout, topology, geometry, mode, edge_quantity, nullptr, layout, flags,
+                        forces, stress, atom_virial, workspace, workspace_bytes, stream);
+    GK_ABI_END
+}
+
+GK_API gk_status gk_force_stress_readout_head(const gk_fs_topology* topology,
+                                              const gk_fs_geometry* geometry,
+                                              const gk_fs_head* head, int32_t layout,
+                                              uint32_t flags, float* forces, float* stress,
+                                              float* atom_virial, void* workspace,
+                                              size_t workspace_bytes, void* stream) {
+    GK_ABI_BEGIN
+    return readout_impl(kReadoutHead, topology, geometry, GK_FS_DIRECT, nullptr, head, layout,
+                        flags, forces, stress, atom_virial, workspace, workspace_bytes, stream);
+    GK_ABI_END
+}
+
+GK_API gk_status gk_force_stress_backward(const gk_fs_topology* topology,
+                                          const gk_fs_geometry* geometry, int32_t mode,
+                                          const float* edge_quantity, int32_t layout,
+                                          uint32_t flags, const float* grad_forces,
+                                          const float* grad_stress, float* grad_quantity,
+                                          float* grad_edge_vec, void* stream) {
+    GK_ABI_BEGIN
+    return backward_impl(kBackward, topology, geometry, mode, edge_quantity, nullptr, nullptr,
+                         layout, flags, grad_forces, grad_stress, grad_quantity, grad_edge_vec,
+                         nullptr, 0, stream);
+    GK_ABI_END
+}
+
+GK_API gk_status gk_force_stress_backward_head_workspace_size(const gk_fs_topology* topology,
+                                                              const gk_fs_head* head,
+                                                              size_t* bytes) {
+    GK_ABI_BEGIN
+    if (bytes == nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: bytes is NULL", kHeadWsSize);
+    gk_status s = check_topology(topology, kHeadWsSize);
+    if (s != GK_SUCCESS) return s;
+    if (head == nullptr) return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: head is NULL", kHeadWsSize);
+    if (head->channels < 1)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: head->channels = %lld, must be >= 1",
+                        kHeadWsSize, static_cast<long long>(head->channels));
+    if (head->channels > (int64_t{1} << 40))
+        return gk::fail(GK_ERROR_INDEX_OVERFLOW, "%s: head->channels = %lld is too large",
+                        kHeadWsSize, static_cast<long long>(head->channels));
+    *bytes = head_workspace_bytes(topology->num_edges, head->channels);
+    return GK_SUCCESS;
+    GK_ABI_END
+}
+
+GK_API gk_status gk_force_stress_backward_head(const gk_fs_topology* topology,
+                                               const gk_fs_geometry* geometry,
+                                               const gk_fs_head* head, int32_t layout,
+                                               uint32_t flags, const float* grad_forces,
+                                               const float* grad_stress,
+                                               const gk_fs_head_grad* grads, float* grad_edge_vec,
+                                               void* workspace, size_t workspace_bytes,
+                                               void* stream) {
+    GK_ABI_BEGIN
+    return backward_impl(kBackwardHead, topology, geometry, GK_FS_DIRECT, nullptr, head, grads,
+                         layout, flags, grad_forces, grad_stress, nullptr, grad_edge_vec,
+                         workspace, workspace_bytes, stream);
     GK_ABI_END
 }
 

@@ -453,7 +453,212 @@ static void test_bad_arguments() {
     CHECK(std::all_of(GQ.begin(), GQ.end(), [](float v) { return v == 0.0f; }), "backward: uniform G must give dL/dg = 0");
 }
 
+// The fused readout head: s_e = w . h_e + b in the kernel. Against plain direct mode fed s_e formed
+// here by the documented fp32 order (FMAs over c ascending, then + b): bitwise equal outputs and
+// gradients; dL/dh = dL/ds w exactly; dL/dw, dL/db against double sums; argument errors.
+static void test_head() {
+    const Batch b = make_batch(13);
+    std::mt19937_64 rng(17);
+    const Inputs in = make_inputs(b, rng);
+    const int64_t E = static_cast<int64_t>(b.edges.size());
+    const int64_t C = 5, LD = 7;
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    std::vector<float> h(E * LD), w(C), bias{0.375f};
+    for (int64_t e = 0; e < E; ++e)
+        for (int64_t c = 0; c < LD; ++c) h[e * LD + c] = c < C ? u(rng) : NAN;
+    for (float& x : w) x = u(rng);
+    std::vector<float> s(E);
+    for (int64_t e = 0; e < E; ++e) {
+        float acc = 0.f;
+        for (int64_t c = 0; c < C; ++c) acc = std::fmaf(h[e * LD + c], w[c], acc);
+        s[e] = acc + bias[0];
+    }
+    gk_fs_head head{h.data(), w.data(), bias.data(), C, LD};
+    for (int idx = 0; idx < 2; ++idx)
+        for (int pos = 0; pos < 2; ++pos)
+            for (uint32_t flags : {0u, static_cast<uint32_t>(GK_FS_FAST)}) {
+                Dev<int32_t> d32(b);
+                Dev<int64_t> d64(b);
+                const gk_fs_topology* t = idx == 0 ? &d32.topo : &d64.topo;
+                gk_fs_geometry geo{};
+                if (pos) {
+                    geo.positions = in.pos.data();
+                    geo.shifts = in.shifts.data();
+                } else {
+                    geo.edge_vec = in.edge_vec.data();
+                }
+                geo.cell = in.cell.data();
+                geo.periodic = in.periodic.data();
+                size_t wsb = 0;
+                CHECK(gk_force_stress_workspace_size(t, flags, &wsb) == GK_SUCCESS, "ws");
+                std::vector<double> ws(wsb / 8 + 1);
+                std::vector<float> F1(3 * b.N, -1.f), S1(6 * b.B, -1.f), W1(6 * b.N, -1.f);
+                std::vector<float> F2 = F1, S2 = S1, W2 = W1;
+                CHECK(gk_force_stress_readout_head(t, &geo, &head, GK_FS_VOIGT_ASE, flags, F1.data(),
+                                                   S1.data(), W1.data(), ws.data(), wsb,
+                                                   nullptr) == GK_SUCCESS,
+                      "readout_head: %s", gk_last_error_message());
+                CHECK(gk_force_stress_readout(t, &geo, GK_FS_DIRECT, s.data(), GK_FS_VOIGT_ASE, flags,
+                                              F2.data(), S2.data(), W2.data(), ws.data(), wsb,
+                                              nullptr) == GK_SUCCESS,
+                      "readout: %s", gk_last_error_message());
+                if (flags == 0) {
+                    CHECK(std::memcmp(F1.data(), F2.data(), F1.size() * 4) == 0 &&
+                              std::memcmp(S1.data(), S2.data(), S1.size() * 4) == 0 &&
+                              std::memcmp(W1.data(), W2.data(), W1.size() * 4) == 0,
+                          "head != direct fed the same s_e (index %d pos %d)", idx, pos);
+                } else {
+                    // GK_FS_FAST: atomics, the order may differ; the sum of the same terms.
+                    bool ok = true;
+                    for (size_t i = 0; i < F1.size(); ++i) ok = ok && std::fabs(F1[i] - F2[i]) <= 1e-5f;
+                    CHECK(ok, "fast head forces differ from fast direct (index %d pos %d)", idx, pos);
+                }
+                if (flags != 0) continue;
+                // Backward.
+                std::vector<float> GF(3 * b.N), GS(6 * b.B);
+                for (float& x : GF) x = u(rng);
+                for (float& x : GS) x = u(rng);
+                std::vector<float> gs1(E, -3.f), gr1(3 * E, -3.f), gh(E * LD, -9.f), gw(C, -3.f), gb(1, -3.f);
+                std::vector<float> gs2(E, -4.f), gr2(3 * E, -4.f);
+                size_t hwsb = 0;
+                CHECK(gk_force_stress_backward_head_workspace_size(t, &head, &hwsb) == GK_SUCCESS, "head ws");
+                const int64_t blocks = std::min<int64_t>((E + 255) / 256, 1024);
+                CHECK(hwsb == static_cast<size_t>(blocks * (C + 1) * 8), "head ws = %zu", hwsb);
+                std::vector<double> hws(hwsb / 8 + 1);
+                gk_fs_head_grad grads{gs1.data(), gh.data(), LD, gw.data(), gb.data()};
+                CHECK(gk_force_stress_backward_head(t, &geo, &head, GK_FS_VOIGT_ASE, 0, GF.data(), GS.data(),
+                                                    &grads, gr1.data(), hws.data(), hwsb,
+                                                    nullptr) == GK_SUCCESS,
+                      "backward_head: %s", gk_last_error_message());
+                CHECK(gk_force_stress_backward(t, &geo, GK_FS_DIRECT, s.data(), GK_FS_VOIGT_ASE, 0, GF.data(),
+                                               GS.data(), gs2.data(), gr2.data(), nullptr) == GK_SUCCESS,
+                      "backward: %s", gk_last_error_message());
+                CHECK(std::memcmp(gs1.data(), gs2.data(), gs1.size() * 4) == 0 &&
+                          std::memcmp(gr1.data(), gr2.data(), gr1.size() * 4) == 0,
+                      "head backward dL/ds, dL/dr != direct backward with the same s_e");
+                bool ok = true;
+                double sb = 0, sbabs = 0;
+                std::vector<double> sw(C, 0.0), swabs(C, 0.0);
+                for (int64_t e = 0; e < E; ++e) {
+                    for (int64_t c = 0; c < LD; ++c) {
+                        const float want = c < C ? gs2[e] * w[c] : -9.f;  // padding untouched
+                        ok = ok && std::memcmp(&gh[e * LD + c], &want, 4) == 0;
+                        if (c < C) {
+                            sw[c] += double(gs2[e]) * h[e * LD + c];
+                            swabs[c] += std::fabs(double(gs2[e]) * h[e * LD + c]);
+                        }
+                    }
+                    sb += gs2[e];
+                    sbabs += std::fabs(gs2[e]);
+                }
+                CHECK(ok, "dL/dh != dL/ds * w (or a padding column was written)");
+                // fp64 sums of the same exact products, one fp32 rounding: 1e-7 relative to the sum of |.|.
+                for (int64_t c = 0; c < C; ++c)
+                    CHECK(std::fabs(gw[c] - sw[c]) <= 1e-7 * swabs[c] + 1e-30, "dL/dw[%lld] = %.9g, want %.9g",
+                          (long long)c, gw[c], sw[c]);
+                CHECK(std::fabs(gb[0] - sb) <= 1e-7 * sbabs, "dL/db = %.9g, want %.9g", gb[0], sb);
+            }
+
+    // Argument errors: outputs untouched, the message names the argument.
+    Dev<int32_t> d(b);
+    gk_fs_geometry geo{};
+    geo.edge_vec = in.edge_vec.data();
+    geo.cell = in.cell.data();
+    geo.periodic = in.periodic.data();
+    std::vector<float> F(3 * b.N, 1.25f), S(9 * b.B, 2.5f);
+    std::vector<double> ws(9 * b.N);
+    const size_t wsb = ws.size() * 8;
+    auto call = [&](const char* what, gk_status want, const gk_fs_head* hd, float* f) {
+        const std::vector<float> F0 = F, S0 = S;
+        const gk_status st = gk_force_stress_readout_head(&d.topo, &geo, hd, 0, 0, f, S.data(), nullptr,
+                                                          ws.data(), wsb, nullptr);
+        CHECK(st == want, "head %s: status %d, want %d (%s)", what, st, want, gk_last_error_message());
+        CHECK(std::strstr(gk_last_error_message(), what) != nullptr, "message '%s' does not name '%s'",
+              gk_last_error_message(), what);
+        CHECK(F == F0 && S == S0, "head %s: an output was written", what);
+    };
+    gk_fs_head hb = head;
+    call("head is NULL", GK_ERROR_INVALID_ARGUMENT, nullptr, F.data());
+    hb.weight = nullptr;
+    call("head->weight is NULL", GK_ERROR_INVALID_ARGUMENT, &hb, F.data());
+    hb = head;
+    hb.channels = 0;
+    call("head->channels = 0, must be >= 1", GK_ERROR_INVALID_ARGUMENT, &hb, F.data());
+    hb = head;
+    hb.ld = C - 1;
+    call("head->ld = 4 is less than head->channels = 5", GK_ERROR_INVALID_ARGUMENT, &hb, F.data());
+    hb = head;
+    hb.features = nullptr;
+    call("head->features is NULL", GK_ERROR_INVALID_ARGUMENT, &hb, F.data());
+    hb = head;
+    hb.features = reinterpret_cast<const float*>(reinterpret_cast<const char*>(h.data()) + 2);
+    call("head->features", GK_ERROR_INVALID_ARGUMENT, &hb, F.data());
+    CHECK(std::strstr(gk_last_error_message(), "is not 4-byte aligned") != nullptr, "misaligned: %s", gk_last_error_message());
+    hb = head;
+    hb.bias = reinterpret_cast<const float*>(reinterpret_cast<const char*>(bias.data()) + 1);
+    call("head->bias", GK_ERROR_INVALID_ARGUMENT, &hb, F.data());
+    hb = head;
+    hb.ld = int64_t{1} << 57;
+    call("overflows 64-bit byte offsets", GK_ERROR_INDEX_OVERFLOW, &hb, F.data());
+    std::vector<float> big(E * LD + 3 * b.N, 0.5f);
+    hb = head;
+    hb.features = big.data();
+    {
+        const std::vector<float> B0 = big;
+        CHECK(gk_force_stress_readout_head(&d.topo, &geo, &hb, 0, 0, big.data() + 1, S.data(), nullptr,
+                                           ws.data(), wsb, nullptr) == GK_ERROR_INVALID_ARGUMENT &&
+                  std::strstr(gk_last_error_message(), "forces overlaps head->features") != nullptr,
+              "overlap: %s", gk_last_error_message());
+        CHECK(big == B0, "overlap: an output was written");
+    }
+    // Backward argument errors.
+    std::vector<float> GF(3 * b.N, 0.5f), gs(E, 7.f), gh(E * C, 7.f), gw(C, 7.f), gb(1, 7.f);
+    size_t hwsb = 0;
+    CHECK(gk_force_stress_backward_head_workspace_size(&d.topo, &head, &hwsb) == GK_SUCCESS, "ws");
+    std::vector<double> hws(hwsb / 8 + 1);
+    auto bwd = [&](const char* what, gk_status want, const gk_fs_head_grad* g, void* w, size_t wb, uint32_t flags) {
+        const std::vector<float> a = gs, bb = gh, c = gw, dd = gb;
+        const gk_status st = gk_force_stress_backward_head(&d.topo, &geo, &head, 0, flags, GF.data(), nullptr, g,
+                                                           nullptr, w, wb, nullptr);
+        CHECK(st == want, "backward_head %s: status %d, want %d (%s)", what, st, want, gk_last_error_message());
+        CHECK(std::strstr(gk_last_error_message(), what) != nullptr, "message '%s' does not name '%s'",
+              gk_last_error_message(), what);
+        CHECK(gs == a && gh == bb && gw == c && gb == dd, "backward_head %s: an output was written", what);
+    };
+    gk_fs_head_grad g0{gs.data(), gh.data(), C, gw.data(), gb.data()};
+    bwd("grads is NULL", GK_ERROR_INVALID_ARGUMENT, nullptr, hws.data(), hwsb, 0);
+    bwd("has GK_FS_FAST", GK_ERROR_INVALID_ARGUMENT, &g0, hws.data(), hwsb, GK_FS_FAST);
+    gk_fs_head_grad g1 = g0;
+    g1.grad_ld = C - 1;
+    bwd("grads->grad_ld = 4 is less than head->channels = 5", GK_ERROR_INVALID_ARGUMENT, &g1, hws.data(), hwsb, 0);
+    bwd("workspace is NULL", GK_ERROR_WORKSPACE, &g0, nullptr, 0, 0);
+    bwd("workspace_bytes = 8, needs", GK_ERROR_WORKSPACE, &g0, hws.data(), 8, 0);
+    g1 = g0;
+    g1.grad_weight = reinterpret_cast<float*>(reinterpret_cast<char*>(gw.data()) + 2);
+    bwd("grads->grad_weight", GK_ERROR_INVALID_ARGUMENT, &g1, hws.data(), hwsb, 0);
+    g1 = g0;
+    g1.grad_weight = gs.data() + 1;
+    bwd("grads->grad_scalar overlaps grads->grad_weight", GK_ERROR_INVALID_ARGUMENT, &g1, hws.data(), hwsb, 0);
+    g1 = g0;
+    g1.grad_features = const_cast<float*>(h.data());
+    g1.grad_ld = LD;
+    bwd("grads->grad_features overlaps head->features", GK_ERROR_INVALID_ARGUMENT, &g1, hws.data(), hwsb, 0);
+    bwd("grads->grad_features overlaps workspace", GK_ERROR_INVALID_ARGUMENT, &g0, gh.data(), hwsb, 0);
+    // No edge needs no workspace read, and gives dL/dw = 0, dL/db = 0.
+    gk_fs_topology t0 = d.topo;
+    t0.num_edges = 0;
+    t0.num_atoms = 0;
+    t0.num_graphs = 0;
+    size_t zb = 1;
+    CHECK(gk_force_stress_backward_head_workspace_size(&t0, &head, &zb) == GK_SUCCESS && zb == 0, "E = 0 ws %zu", zb);
+    CHECK(gk_force_stress_backward_head(&t0, &geo, &head, 0, 0, nullptr, nullptr, &g0, nullptr, nullptr, 0,
+                                        nullptr) == GK_SUCCESS,
+          "E = 0: %s", gk_last_error_message());
+    CHECK(std::all_of(gw.begin(), gw.end(), [](float v) { return v == 0.0f; }) && gb[0] == 0.0f, "E = 0: dL/dw, dL/db must be 0");
+}
+
 int main() {
+    test_head();
     test_bad_arguments();
     test_validate();
     test_matrix();

@@ -38,7 +38,7 @@ public sealed class ForceStressBackwardTests
     }
 
     /// <summary>L(q, r) in double: forces and per-structure outputs from the formulas, then Σ G·F + Σ H:out.</summary>
-    private static double Loss(AtomicBatch b, ForceStressOptions o, double[] q, double[] r, float[] gradF, float[] gradS)
+    internal static double Loss(AtomicBatch b, ForceStressOptions o, double[] q, double[] r, float[] gradF, float[] gradS)
     {
         var f = new double[3 * b.NumAtoms];
         var sigma = new double[9 * b.NumGraphs];

@@ -11,7 +11,12 @@ public static class ForceStressOracle
     public sealed record Result(double[] Forces, double[] ForceBound, double[] Sigma, double[] SigmaBound, double[] AtomVirial);
 
     /// <summary>g_e from the quantity as fed to the kernel (fp32 values), r_e in double.</summary>
-    public static Result Compute(AtomicBatch b, ForceStressMode mode, float[] quantity)
+    public static Result Compute(AtomicBatch b, ForceStressMode mode, float[] quantity) => Compute(b, mode, i => quantity[i]);
+
+    /// <summary>Direct mode with s_e given in double (e.g. the readout head's w·h_e + b evaluated exactly).</summary>
+    public static Result ComputeDirect(AtomicBatch b, double[] s) => Compute(b, ForceStressMode.Direct, i => s[i]);
+
+    private static Result Compute(AtomicBatch b, ForceStressMode mode, Func<int, double> quantity)
     {
         var f = new double[3 * b.NumAtoms];
         var fb = new double[3 * b.NumAtoms];
@@ -26,11 +31,11 @@ public static class ForceStressOracle
             if (mode == ForceStressMode.Direct)
             {
                 double n = AtomicBatch.Norm(r);
-                for (int k = 0; k < 3; k++) g[k] = n > 0 ? quantity[e] * r[k] / n : 0;
+                for (int k = 0; k < 3; k++) g[k] = n > 0 ? quantity(e) * r[k] / n : 0;
             }
             else
             {
-                for (int k = 0; k < 3; k++) g[k] = quantity[(3 * e) + k];
+                for (int k = 0; k < 3; k++) g[k] = quantity((3 * e) + k);
             }
 
             for (int k = 0; k < 3; k++)
