@@ -263,6 +263,70 @@ __global__ void gspmm_combine_kernel(const GSpmmArgs a) {
     }
 }
 
+// ------------------------------------------------------------------ multi-reducer ----------
+// gspmm_multi_kernel: the forward's work split and edge order (group per row, lane per feature,
+// CSR order); in one pass over the edges each lane keeps the fp32 sum (the same sequence of
+// additions as the sum reducer, so bitwise equal to it), min and max (the same first-wins/NaN
+// rule), and Welford's running (n, mean, M2): d = m - mean; mean += d / n; M2 += d * (m - mean).
+// var = M2 / deg (population), std = sqrt(var); empty rows give 0 for every statistic. Bytes per
+// output element as the forward, times the number of outputs written.
+constexpr int kMultiOutputs = 6;  // sum, mean, min, max, var, std (= gk_multi_reduce bit order)
+
+struct GSpmmMultiOut {
+    void* out[kMultiOutputs];
+};
+
+template <typename I, typename T>
+__global__ void gspmm_multi_kernel(const GSpmmArgs a, const GSpmmMultiOut o) {
+    const int group = 1 << a.group_log2;
+    const int glane = static_cast<int>(threadIdx.x) & (group - 1);
+    const int64_t groups_per_grid =
+        (static_cast<int64_t>(gridDim.x) * blockDim.x) >> a.group_log2;
+    const int64_t first =
+        (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> a.group_log2;
+    const I* rp = static_cast<const I*>(a.row_ptr);
+    const I* col = static_cast<const I*>(a.col_idx);
+    const T* x = static_cast<const T*>(a.x);
+    const T* ev = static_cast<const T*>(a.e);
+    const bool reads_x = a.message != kGCopyE;
+    const bool reads_e = a.message != kGCopyU;
+    for (int64_t row = first; row < a.rows; row += groups_per_grid) {
+        const int64_t start = static_cast<int64_t>(rp[row]);
+        const int64_t end = static_cast<int64_t>(rp[row + 1]);
+        const int64_t deg = end - start;
+        for (int64_t f = glane; f < a.feat; f += group) {
+            float sum = 0.0f, mean = 0.0f, m2 = 0.0f, mn = 0.0f, mx = 0.0f;
+            int64_t bmin = -1, bmax = -1;
+            float n = 0.0f;
+            for (int64_t p = start; p < end; ++p) {
+                float xv = 0.0f, e = 0.0f;
+                if (reads_x) xv = gs_ld(x, offset2d(static_cast<int64_t>(__ldg(col + p)), a.ldx, f));
+                if (reads_e) e = gs_edge(ev, a.edge_mode, p, a.lde, a.head_width, f);
+                const float m = gs_message(a.message, xv, e);
+                sum += m;
+                gs_fold(kGMin, m, p, mn, bmin);
+                gs_fold(kGMax, m, p, mx, bmax);
+                n += 1.0f;
+                const float d = m - mean;
+                mean += d / n;
+                m2 += d * (m - mean);
+            }
+            float r[kMultiOutputs];
+            const float var = deg > 0 ? m2 / static_cast<float>(deg) : 0.0f;
+            r[0] = sum;
+            r[1] = deg > 0 ? sum / static_cast<float>(deg) : 0.0f;
+            r[2] = deg > 0 ? mn : 0.0f;
+            r[3] = deg > 0 ? mx : 0.0f;
+            r[4] = var;
+            r[5] = sqrtf(var);
+            const int64_t yo = offset2d(row, a.ldy, f);
+#pragma unroll
+            for (int k = 0; k < kMultiOutputs; ++k)
+                if (o.out[k] != nullptr) gs_st(static_cast<T*>(o.out[k]), yo, r[k]);
+        }
+    }
+}
+
 // ------------------------------------------------------------------------ backward ----------
 
 struct GSpmmBwdArgs {

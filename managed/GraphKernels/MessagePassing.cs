@@ -457,6 +457,97 @@ public static unsafe partial class MessagePassing
         }
     }
 
+    /// <summary>
+    /// Multi-reducer SpMM (<c>gk_spmm_multi</c>): several statistics of the same messages in one pass over the edges
+    /// (PNA, PyG MultiAggregation). Pass a buffer for each statistic wanted, null for the others (at least one).
+    /// Variance is the population variance by Welford's update; std = sqrt(var); empty rows give 0.
+    /// options.Reduce must be Sum (0) and options.Flags None; all outputs share options.Ldy.
+    /// </summary>
+    /// <param name="graph">The CSR graph.</param>
+    /// <param name="options">Message, edge operand shape, heads, leading dimensions.</param>
+    /// <param name="features">F.</param>
+    /// <param name="x">Source features (null for CopyE).</param>
+    /// <param name="edge">Edge operand (null for CopyU).</param>
+    /// <param name="sum">Sum output or null.</param>
+    /// <param name="mean">Mean output or null.</param>
+    /// <param name="min">Min output or null.</param>
+    /// <param name="max">Max output or null.</param>
+    /// <param name="variance">Variance output or null.</param>
+    /// <param name="std">Standard deviation output or null.</param>
+    /// <param name="stream">The stream (default: the device's default stream).</param>
+    /// <exception cref="ArgumentException">A shape, device or type mismatch, or no output.</exception>
+    /// <exception cref="GraphKernelsException">The native library refused the call.</exception>
+    public static void SpMMMulti(CsrGraph graph, in SpMMOptions options, long features, DeviceBuffer? x, DeviceBuffer? edge,
+        DeviceBuffer? sum, DeviceBuffer? mean, DeviceBuffer? min, DeviceBuffer? max, DeviceBuffer? variance, DeviceBuffer? std,
+        Stream? stream = null)
+    {
+        if (graph is null)
+        {
+            ThrowNull(nameof(graph));
+        }
+
+        DeviceBuffer? reference = sum ?? mean ?? min ?? max ?? variance ?? std;
+        if (reference is null)
+        {
+            ThrowArg(nameof(sum), "SpMMMulti needs at least one output buffer.");
+        }
+
+        GraphDevice device = graph.Device;
+        GkCsr csr = graph.ToNative(nameof(graph));
+        GkSpmmDesc desc = Describe(options, features, DtypeOf(reference, "outputs"));
+        long width = EdgeWidth(options, features);
+        long ldy = desc.Ldy == 0 ? features : desc.Ldy;
+        CheckValues(x, reference, device, graph.NumCols, desc.Ldx == 0 ? features : desc.Ldx, features, nameof(x), "NumCols");
+        CheckValues(edge, reference, device, graph.Nnz, desc.Lde == 0 ? width : desc.Lde, width, nameof(edge), "Nnz");
+        CheckValues(sum, reference, device, graph.NumRows, ldy, features, nameof(sum), "NumRows");
+        CheckValues(mean, reference, device, graph.NumRows, ldy, features, nameof(mean), "NumRows");
+        CheckValues(min, reference, device, graph.NumRows, ldy, features, nameof(min), "NumRows");
+        CheckValues(max, reference, device, graph.NumRows, ldy, features, nameof(max), "NumRows");
+        CheckValues(variance, reference, device, graph.NumRows, ldy, features, nameof(variance), "NumRows");
+        CheckValues(std, reference, device, graph.NumRows, ldy, features, nameof(std), "NumRows");
+        nint ps = StreamHandle(stream, device);
+        var leases = default(BufferLeases);
+        try
+        {
+            leases.Add(graph.RowPtr);
+            leases.Add(graph.ColIdx);
+            leases.Add(x);
+            leases.Add(edge);
+            leases.Add(sum);
+            leases.Add(mean);
+            leases.Add(min);
+            leases.Add(max);
+            leases.Add(variance);
+            leases.Add(std);
+            void** outs = stackalloc void*[6];
+            outs[0] = (void*)Ptr(sum, nameof(sum));
+            outs[1] = (void*)Ptr(mean, nameof(mean));
+            outs[2] = (void*)Ptr(min, nameof(min));
+            outs[3] = (void*)Ptr(max, nameof(max));
+            outs[4] = (void*)Ptr(variance, nameof(variance));
+            outs[5] = (void*)Ptr(std, nameof(std));
+            uint stats = 0;
+            for (int k = 0; k < 6; k++)
+            {
+                if (outs[k] != null)
+                {
+                    stats |= 1u << k;
+                }
+            }
+
+            device.EnsureContext();
+            int status = device.Api.gk_spmm_multi(&csr, &desc, stats, (void*)Ptr(x, nameof(x)), (void*)Ptr(edge, nameof(edge)), outs, (void*)ps);
+            if (status != 0)
+            {
+                device.Api.ThrowStatus(status, "gk_spmm_multi");
+            }
+        }
+        finally
+        {
+            leases.Dispose();
+        }
+    }
+
     private static GkSpmmDesc Describe(in SpMMOptions o, long features, int dtype)
     {
         GkSpmmDesc d;

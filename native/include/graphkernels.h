@@ -239,6 +239,28 @@ GK_API gk_status gk_spmm_backward(const gk_csr* csr, const gk_plan* plan,
                                   int64_t ld_gx, void* grad_edge, int64_t ld_ge, void* workspace,
                                   size_t workspace_bytes, void* stream);
 
+/** Statistics of gk_spmm_multi (bitwise or); outputs[k] is the output of bit k. */
+typedef enum gk_multi_reduce {
+    GK_MULTI_SUM = 1,
+    GK_MULTI_MEAN = 2,
+    GK_MULTI_MIN = 4,   /* no arg; empty row 0 */
+    GK_MULTI_MAX = 8,   /* no arg; empty row 0 */
+    GK_MULTI_VAR = 16,  /* population variance (/ deg), Welford in fp32; empty row 0 */
+    GK_MULTI_STD = 32   /* sqrt of VAR (no clamp); empty row 0 */
+} gk_multi_reduce;
+
+/**
+ * Multi-reducer SpMM (PNA, PyG MultiAggregation): several statistics of the same messages in ONE
+ * pass over the edges. desc: as for gk_spmm_ex, with reduce = 0 and flags = 0 (desc->ld_arg is
+ * unused); stats: a non-zero gk_multi_reduce mask; outputs: 6 pointers indexed by bit (sum, mean,
+ * min, max, var, std), each [M, F] with leading dimension desc->ldy, non-NULL exactly for the bits
+ * in stats. Variance by Welford's update (not E[x^2] - E[x]^2); sum is bitwise equal to gk_spmm_ex's
+ * sum. Deterministic; fp32 accumulation; no workspace.
+ */
+GK_API gk_status gk_spmm_multi(const gk_csr* csr, const gk_spmm_desc* desc, uint32_t stats,
+                               const void* x, const void* edge, void* const* outputs,
+                               void* stream);
+
 /* (end of message passing: SpMM section) */
 
 /* ---------------------------------------------------------------- graph plan --------------- */

@@ -361,6 +361,16 @@ cudaError_t launch_ex_t(int32_t dtype, const gk::GSpmmArgs& a, bool chunked, cud
     return launch_ex<I, float>(a, chunked, st);
 }
 
+template <typename I>
+cudaError_t launch_multi_t(int32_t dtype, const gk::GSpmmArgs& a, const gk::GSpmmMultiOut& o,
+                           cudaStream_t st) {
+    const dim3 grid(blocks_for(a.rows, a.group_log2)), block(gk::kGSpmmBlockThreads);
+    if (dtype == GK_DTYPE_F16) return GK_LAUNCH((gk::gspmm_multi_kernel<I, __half>), grid, block, 0, st, a, o);
+    if (dtype == GK_DTYPE_BF16)
+        return GK_LAUNCH((gk::gspmm_multi_kernel<I, __nv_bfloat16>), grid, block, 0, st, a, o);
+    return GK_LAUNCH((gk::gspmm_multi_kernel<I, float>), grid, block, 0, st, a, o);
+}
+
 template <typename I, typename T>
 cudaError_t launch_bwd(const gk::GSpmmBwdArgs& a, cudaStream_t st) {
     cudaError_t err = cudaSuccess;
@@ -508,6 +518,92 @@ GK_API gk_status gk_spmm_ex(const gk_csr* csr, const gk_spmm_desc* desc, const v
     const cudaError_t err = csr->index_type == GK_INDEX_INT32
                                 ? launch_ex_t<int32_t>(d.dtype, a, chunked, st)
                                 : launch_ex_t<int64_t>(d.dtype, a, chunked, st);
+    if (err != cudaSuccess) return gk::fail_cuda(err, op);
+    return GK_SUCCESS;
+    GK_ABI_END
+}
+
+GK_API gk_status gk_spmm_multi(const gk_csr* csr, const gk_spmm_desc* desc, uint32_t stats,
+                               const void* x, const void* edge, void* const* outputs,
+                               void* stream) {
+    GK_ABI_BEGIN
+    const char* op = "gk_spmm_multi";
+    Resolved r{};
+    gk_status s = check_desc(op, csr, desc, &r);
+    if (s != GK_SUCCESS) return s;
+    const gk_spmm_desc& d = *desc;
+    if (d.reduce != 0 || d.flags != 0)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: desc->reduce = %d and desc->flags = 0x%x must both be 0 (the statistics "
+                        "come from stats)",
+                        op, d.reduce, d.flags);
+    if (stats == 0 || (stats & ~63u) != 0)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: stats = 0x%x must be a non-empty gk_multi_reduce mask (bits 0..5)", op,
+                        stats);
+    if (outputs == nullptr) return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: outputs is NULL", op);
+    const int64_t rows = csr->num_rows, cols = csr->num_cols, nnz = csr->nnz;
+    const size_t vsz = dtype_size(d.dtype);
+    const bool reads_x = d.message != GK_MESSAGE_COPY_E;
+    if (!reads_x && x != nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: x must be NULL for GK_MESSAGE_COPY_E", op);
+    if (reads_x) {
+        s = gk::check_matrix(op, "x", "desc->ldx", x, nnz > 0 ? cols : 0, d.feat, r.ldx, vsz);
+        if (s != GK_SUCCESS) return s;
+    }
+    if (d.edge_mode == GK_EDGE_NONE && edge != nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: edge must be NULL for GK_MESSAGE_COPY_U",
+                        op);
+    if (d.edge_mode != GK_EDGE_NONE) {
+        s = gk::check_matrix(op, "edge", "desc->lde", edge, nnz, r.width, r.lde, vsz);
+        if (s != GK_SUCCESS) return s;
+    }
+    static const char* const names[gk::kMultiOutputs] = {"outputs[0] (sum)", "outputs[1] (mean)",
+                                                         "outputs[2] (min)", "outputs[3] (max)",
+                                                         "outputs[4] (var)", "outputs[5] (std)"};
+    gk::GSpmmMultiOut o{};
+    Extent outs[gk::kMultiOutputs];
+    for (int k = 0; k < gk::kMultiOutputs; ++k) {
+        const bool want = (stats >> k) & 1u;
+        if (!want && outputs[k] != nullptr)
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                            "%s: %s must be NULL: bit %d is not in stats = 0x%x", op, names[k], k,
+                            stats);
+        if (want) {
+            s = gk::check_matrix(op, names[k], "desc->ldy", outputs[k], rows, d.feat, r.ldy, vsz);
+            if (s != GK_SUCCESS) return s;
+        }
+        o.out[k] = want ? outputs[k] : nullptr;
+        outs[k] = {names[k], o.out[k], want ? gk::matrix_bytes(rows, d.feat, r.ldy, vsz) : 0};
+    }
+    const int64_t isz64 = static_cast<int64_t>(gk::index_size(csr->index_type));
+    const Extent ins[] = {
+        {"x", x, reads_x ? gk::matrix_bytes(nnz > 0 ? cols : 0, d.feat, r.ldx, vsz) : 0},
+        {"edge", edge, d.edge_mode != GK_EDGE_NONE ? gk::matrix_bytes(nnz, r.width, r.lde, vsz) : 0},
+        {"csr->row_ptr", csr->row_ptr, (rows + 1) * isz64},
+        {"csr->col_idx", csr->col_idx, nnz * isz64},
+    };
+    s = check_overlaps(op, outs, gk::kMultiOutputs, ins, 4);
+    if (s != GK_SUCCESS) return s;
+    if (rows == 0) return GK_SUCCESS;
+    gk::GSpmmArgs a{};
+    a.row_ptr = csr->row_ptr;
+    a.col_idx = csr->col_idx;
+    a.x = x;
+    a.ldx = r.ldx;
+    a.e = edge;
+    a.lde = r.lde;
+    a.head_width = r.head_width;
+    a.ldy = r.ldy;
+    a.rows = rows;
+    a.feat = d.feat;
+    a.message = d.message;
+    a.edge_mode = d.edge_mode;
+    a.group_log2 = group_log2_for(d.feat);
+    const cudaStream_t st = gk::as_stream(stream);
+    const cudaError_t err = csr->index_type == GK_INDEX_INT32
+                                ? launch_multi_t<int32_t>(d.dtype, a, o, st)
+                                : launch_multi_t<int64_t>(d.dtype, a, o, st);
     if (err != cudaSuccess) return gk::fail_cuda(err, op);
     return GK_SUCCESS;
     GK_ABI_END
