@@ -210,7 +210,7 @@ GK_API gk_status gk_spmm_ex_workspace_size(const gk_csr* csr, const gk_spmm_desc
  * skip): [M, F] of the CSR's index type, the winning CSR position. GK_SPMM_ACCUMULATE: Y += result.
  * Each output element is folded by one lane in CSR order in fp32 and rounded once to dtype:
  * bitwise reproducible run to run. gk_spmm's F32 sum/mean/max/min results are bitwise equal.
- * x may be NULL for GK_MESSAGE_COPY_E; edge must be NULL for COPY_U.
+ * x must be NULL for GK_MESSAGE_COPY_E; edge must be NULL for COPY_U.
  * plan and workspace: only with GK_SPMM_CHUNKED (otherwise ignored, may be NULL).
  */
 GK_API gk_status gk_spmm_ex(const gk_csr* csr, const gk_spmm_desc* desc, const void* x,
