@@ -19,7 +19,10 @@
 //     t_col_idx) pairs by perm (keys are distinct CSR positions): insertion sort up to 32 entries,
 //     heap sort beyond (O(d log d), in place, no scratch). The result is the unique stable order,
 //     so the plan is bitwise identical every build.
-// No shared memory except the scan's kPlanScanThreads int64 totals; no floating point.
+// No shared memory except the scan's kPlanScanThreads int64 totals (8 KB); no floating point.
+// Registers (ptxas 11.8, sm_90): count 18-20, scan 31-32, fill 32, sort 32-37; no spills.
+// The single-block scan and the per-source serial sort are simple rather than fast: the plan is
+// built once per graph (a hub source row of degree d costs one thread O(d log d)).
 #ifndef GK_GRAPH_PLAN_CUH
 #define GK_GRAPH_PLAN_CUH
 

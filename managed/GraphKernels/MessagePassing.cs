@@ -49,12 +49,12 @@ public static unsafe partial class MessagePassing
 
         if ((uint)message > (uint)Message.UMulE)
         {
-            ThrowRange(nameof(message), (long)message, "is not a Message value");
+            ThrowRange(nameof(message), (long)message, "is not CopyU or UMulE (the SpMMOptions overload takes the other messages)");
         }
 
         if ((uint)reduce > (uint)Reduce.Min)
         {
-            ThrowRange(nameof(reduce), (long)reduce, "is not a Reduce value");
+            ThrowRange(nameof(reduce), (long)reduce, "is not Sum, Mean, Max or Min (the SpMMOptions overload takes Mul)");
         }
 
         if (features < 1)

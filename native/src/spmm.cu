@@ -83,11 +83,11 @@ GK_API gk_status gk_spmm(const gk_csr* csr, int32_t message, int32_t reduce, int
     if (s != GK_SUCCESS) return s;
     if (message != GK_MESSAGE_COPY_U && message != GK_MESSAGE_U_MUL_E)
         return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: message = %d is not a gk_message (0 = copy_u, 1 = u_mul_e)", kOp,
+                        "%s: message = %d is not a gk_message gk_spmm takes (0 = copy_u, 1 = u_mul_e; gk_spmm_ex takes 2 .. 5)", kOp,
                         message);
     if (reduce < GK_REDUCE_SUM || reduce > GK_REDUCE_MIN)
         return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: reduce = %d is not a gk_reduce (0 = sum, 1 = mean, 2 = max, 3 = min)",
+                        "%s: reduce = %d is not a gk_reduce gk_spmm takes (0 = sum, 1 = mean, 2 = max, 3 = min; gk_spmm_ex takes 4 = mul)",
                         kOp, reduce);
     if (dtype < GK_DTYPE_F32 || dtype > GK_DTYPE_F64)
         return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: dtype = %d is not a gk_dtype", kOp, dtype);
