@@ -183,7 +183,7 @@ public sealed class MdResult
 /// cutoff 8.5 Å, energy-shifted so φ(rc) = 0), 4 × 4 × 4 cells (256 atoms) by default. The neighbour list
 /// (cutoff + skin) is built on the device by <see cref="NeighborList"/> and rebuilt when an atom has moved
 /// more than skin/2; the per-edge gradients g_e = ½ φ'(r) r̂ are computed on the host (the "model") and the
-/// forces and stress come from <see cref="ForceStress.Readout"/>. Writes md.csv, md.png (total energy and
+/// forces and stress come from <c>ForceStress.Readout</c>. Writes md.csv, md.png (total energy and
 /// pressure over time) and final.xyz.
 /// </summary>
 public static class Md

@@ -32,8 +32,20 @@ public enum Message
     /// <summary><c>X[u, :]</c>.</summary>
     CopyU = 0,
 
-    /// <summary><c>X[u, :] * w[e]</c>, one scalar weight per edge.</summary>
+    /// <summary><c>X[u, :] * w[e]</c>, one scalar weight per edge (or the edge operand of <see cref="SpMMOptions"/>).</summary>
     UMulE = 1,
+
+    /// <summary><c>E[e, :]</c> (generalized SpMM only).</summary>
+    CopyE = 2,
+
+    /// <summary><c>X[u, :] + E[e, :]</c> (generalized SpMM only).</summary>
+    UAddE = 3,
+
+    /// <summary><c>X[u, :] - E[e, :]</c> (generalized SpMM only).</summary>
+    USubE = 4,
+
+    /// <summary><c>X[u, :] / E[e, :]</c> (generalized SpMM only).</summary>
+    UDivE = 5,
 }
 
 /// <summary>Reduction over the in-edges of each destination row (<c>gk_reduce</c>).</summary>
@@ -50,6 +62,9 @@ public enum Reduce
 
     /// <summary>Minimum; an empty row gives 0 and arg -1; ties go to the lowest CSR position.</summary>
     Min = 3,
+
+    /// <summary>Product; an empty row gives 1 (generalized SpMM only).</summary>
+    Mul = 4,
 }
 
 /// <summary>Status codes of the C ABI (<c>gk_status</c>); the numeric values are part of the ABI.</summary>

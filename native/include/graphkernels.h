@@ -70,7 +70,11 @@ typedef enum gk_index_type {
 /** Message computed per edge e = (src u -> dst v) before reduction. */
 typedef enum gk_message {
     GK_MESSAGE_COPY_U = 0,   /* X[u, :]                                  */
-    GK_MESSAGE_U_MUL_E = 1   /* X[u, :] * w[e]   (one scalar per edge)   */
+    GK_MESSAGE_U_MUL_E = 1,  /* X[u, :] * w[e]   (one scalar per edge)   */
+    GK_MESSAGE_COPY_E = 2,   /* E[e, :]            (gk_spmm_ex only)     */
+    GK_MESSAGE_U_ADD_E = 3,  /* X[u, :] + E[e, :]  (gk_spmm_ex only)     */
+    GK_MESSAGE_U_SUB_E = 4,  /* X[u, :] - E[e, :]  (gk_spmm_ex only)     */
+    GK_MESSAGE_U_DIV_E = 5   /* X[u, :] / E[e, :]  (gk_spmm_ex only)     */
 } gk_message;
 
 /** Reduction over the in-edges of each destination row. */
@@ -78,7 +82,8 @@ typedef enum gk_reduce {
     GK_REDUCE_SUM = 0,   /* empty row -> 0                                 */
     GK_REDUCE_MEAN = 1,  /* empty row -> 0 (sum / max(deg, 1))             */
     GK_REDUCE_MAX = 2,   /* empty row -> 0, arg -1; ties -> lowest position */
-    GK_REDUCE_MIN = 3    /* empty row -> 0, arg -1; ties -> lowest position */
+    GK_REDUCE_MIN = 3,   /* empty row -> 0, arg -1; ties -> lowest position */
+    GK_REDUCE_MUL = 4    /* empty row -> 1 (gk_spmm_ex only)               */
 } gk_reduce;
 
 /** Which implementation this library is. */
@@ -153,9 +158,173 @@ GK_API gk_status gk_spmm(const gk_csr* csr, int32_t message, int32_t reduce, int
                          int64_t feat, const void* x, int64_t ldx, const void* edge_weight,
                          void* y, int64_t ldy, void* arg_out, int64_t ld_arg, void* stream);
 
+/* ---- generalized SpMM (g-SpMM), its backward and multi-reducer SpMM ---- */
+
+/** Shape of the edge operand E of gk_spmm_ex. */
+typedef enum gk_edge_operand {
+    GK_EDGE_NONE = 0,      /* no edge operand (GK_MESSAGE_COPY_U)                              */
+    GK_EDGE_SCALAR = 1,    /* E[e]: one value per edge, broadcast over all F features           */
+    GK_EDGE_PER_HEAD = 2,  /* E[e, h] (leading dim lde >= H): feature f uses head f / (F / H)   */
+    GK_EDGE_FULL = 3       /* E[e, f] (leading dim lde >= F): SchNet-style continuous filters   */
+} gk_edge_operand;
+
+/** Flags of gk_spmm_desc (bitwise or). */
+typedef enum gk_spmm_flags {
+    GK_SPMM_ACCUMULATE = 1,  /* Y += result (rounded once to dtype) instead of Y = result          */
+    GK_SPMM_EMPTY_INF = 2,   /* empty rows give -inf (max) / +inf (min) instead of 0 (arg still -1) */
+    GK_SPMM_CHUNKED = 4      /* split rows into the plan's fixed chunks (load balance for hubs): a
+                                partial per chunk in the workspace, then a fixed-order second pass
+                                per row; needs plan and workspace; deterministic (not bitwise equal
+                                to the unchunked path for sum/mean/mul on rows of more than one chunk) */
+} gk_spmm_flags;
+
+/** What gk_spmm_ex computes. Zero-initialise, then set the fields. */
+typedef struct gk_spmm_desc {
+    int32_t message;    /* gk_message                                                      */
+    int32_t reduce;     /* gk_reduce                                                       */
+    int32_t dtype;      /* gk_dtype of X, E and Y: F32, F16 or BF16 (accumulation is fp32)  */
+    int32_t edge_mode;  /* gk_edge_operand: NONE for COPY_U, anything else needs one        */
+    int64_t feat;       /* F >= 1                                                          */
+    int64_t heads;      /* H for GK_EDGE_PER_HEAD (F % H == 0); ignored otherwise          */
+    int64_t ldx;        /* leading dimension of X (>= F; 0 = F)                             */
+    int64_t lde;        /* leading dimension of E (>= width: 1, H or F; 0 = width)          */
+    int64_t ldy;        /* leading dimension of Y (>= F; 0 = F)                             */
+    int64_t ld_arg;     /* leading dimension of arg_out (>= F; 0 = F)                       */
+    uint32_t flags;     /* gk_spmm_flags                                                   */
+    int32_t reserved;   /* must be 0                                                       */
+} gk_spmm_desc;
+
+typedef struct gk_plan gk_plan;  /* defined in the graph plan section */
+
+/** Workspace gk_spmm_ex needs: 0 without GK_SPMM_CHUNKED; with it, plan->max_items * F floats
+ *  (+ as many int64 for max/min) for the per-chunk partials. plan may be NULL without the flag. */
+GK_API gk_status gk_spmm_ex_workspace_size(const gk_csr* csr, const gk_spmm_desc* desc,
+                                           const gk_plan* plan, size_t* bytes);
+
+/**
+ * Generalized SpMM: Y[v, f] = reduce over CSR positions e of row v (in CSR order) of
+ * message(X[col_idx[e], f], E(e, f)), where E(e, f) is E[e], E[e, f / (F/H)] or E[e, f] by
+ * edge_mode. Reducers: sum, mean, max, min, mul; empty rows: sum 0, mean 0, mul 1, max/min 0 (or
+ * -inf/+inf with GK_SPMM_EMPTY_INF) with arg -1 (emptiness by count). Max/min: ties go to the
+ * lowest CSR position, a NaN message wins and the first NaN is kept. arg_out (max/min only, NULL to
+ * skip): [M, F] of the CSR's index type, the winning CSR position. GK_SPMM_ACCUMULATE: Y += result.
+ * Each output element is folded by one lane in CSR order in fp32 and rounded once to dtype:
+ * bitwise reproducible run to run. gk_spmm's F32 sum/mean/max/min results are bitwise equal.
+ * x must be NULL for GK_MESSAGE_COPY_E; edge must be NULL for COPY_U.
+ * plan and workspace: only with GK_SPMM_CHUNKED (otherwise ignored, may be NULL).
+ */
+GK_API gk_status gk_spmm_ex(const gk_csr* csr, const gk_spmm_desc* desc, const void* x,
+                            const void* edge, void* y, void* arg_out, const gk_plan* plan,
+                            void* workspace, size_t workspace_bytes, void* stream);
+
+/** Workspace gk_spmm_backward needs: E * F floats for GK_REDUCE_MUL, else 0. */
+GK_API gk_status gk_spmm_backward_workspace_size(const gk_csr* csr, const gk_spmm_desc* desc,
+                                                 size_t* bytes);
+
+/**
+ * Backward of gk_spmm_ex (the same csr and desc; GK_SPMM_ACCUMULATE and GK_SPMM_EMPTY_INF do not
+ * change the gradient and are ignored). grad_y: dL/dY [M, F] (leading dimension ld_gy, 0 = F).
+ * grad_x (NULL to skip; must be NULL for COPY_E): dL/dX [K, F] (ld_gx, 0 = F), OVERWRITTEN, computed
+ * per source node over plan's transpose in transposed order: one owner per element, no atomics.
+ * grad_edge (NULL to skip; must be NULL for COPY_U): dL/dE with E's shape [E, 1|H|F] (ld_ge, 0 =
+ * width), one thread per edge, summing over the features that share the edge value in feature
+ * order. Max/min need arg (the forward's arg_out; the gradient goes to the winning edge only).
+ * Mean divides by the row's degree; mul uses prefix/suffix products (exact for zero messages) in
+ * the workspace. plan: built by gk_plan_build for this csr (required when grad_x is given).
+ * Everything accumulates in fp32 and rounds once to dtype. Bitwise reproducible.
+ */
+GK_API gk_status gk_spmm_backward(const gk_csr* csr, const gk_plan* plan,
+                                  const gk_spmm_desc* desc, const void* x, const void* edge,
+                                  const void* arg, const void* grad_y, int64_t ld_gy, void* grad_x,
+                                  int64_t ld_gx, void* grad_edge, int64_t ld_ge, void* workspace,
+                                  size_t workspace_bytes, void* stream);
+
+/** Statistics of gk_spmm_multi (bitwise or); outputs[k] is the output of bit k. */
+typedef enum gk_multi_reduce {
+    GK_MULTI_SUM = 1,
+    GK_MULTI_MEAN = 2,
+    GK_MULTI_MIN = 4,   /* no arg; empty row 0 */
+    GK_MULTI_MAX = 8,   /* no arg; empty row 0 */
+    GK_MULTI_VAR = 16,  /* population variance (/ deg), Welford in fp32; empty row 0 */
+    GK_MULTI_STD = 32   /* sqrt of VAR (no clamp); empty row 0 */
+} gk_multi_reduce;
+
+/**
+ * Multi-reducer SpMM (PNA, PyG MultiAggregation): several statistics of the same messages in ONE
+ * pass over the edges. desc: as for gk_spmm_ex, with reduce = 0 and flags = 0 (desc->ld_arg is
+ * unused); stats: a non-zero gk_multi_reduce mask; outputs: 6 pointers indexed by bit (sum, mean,
+ * min, max, var, std), each [M, F] with leading dimension desc->ldy, non-NULL exactly for the bits
+ * in stats. Variance by Welford's update (not E[x^2] - E[x]^2); sum is bitwise equal to gk_spmm_ex's
+ * sum. Deterministic; fp32 accumulation; no workspace.
+ */
+GK_API gk_status gk_spmm_multi(const gk_csr* csr, const gk_spmm_desc* desc, uint32_t stats,
+                               const void* x, const void* edge, void* const* outputs,
+                               void* stream);
+
 /* (end of message passing: SpMM section) */
 
 /* ---------------------------------------------------------------- graph plan --------------- */
+/*
+ * A graph plan, built once per graph by gk_plan_build and reused by every layer and step:
+ * the transpose (by-source CSR + edge permutation), in/out degrees and a row schedule that cuts
+ * rows into items of at most `chunk` edges (hub rows into several, an empty row into one empty
+ * item). The caller allocates every buffer (sizes from gk_plan_query); nothing is hidden.
+ *
+ * transpose: num_rows = K (source nodes), num_cols = M (destination nodes), col_idx[t] = the
+ * destination of transposed entry t; perm[t] = the original CSR position of entry t (same index
+ * type). Within a source row, entries are in ascending original CSR position (stable).
+ * in_degree[v] = row_ptr[v+1] - row_ptr[v] [M], out_degree[u] [K] (index type).
+ * row_item_ptr [M + 1] (int64): row v owns items [row_item_ptr[v], row_item_ptr[v+1]); it has
+ * max(1, ceil(deg / chunk)) of them, item j of the row covers CSR positions
+ * [row_ptr[v] + j * chunk, min(row_ptr[v] + (j+1) * chunk, row_ptr[v+1])). item_row [max_items]
+ * (int64): the row of each item, -1 past the last (row_item_ptr[M]). max_items = M + E / chunk.
+ * The build is deterministic (bitwise identical every time): counts by integer atomics, a
+ * single-block scan in fixed order, a scatter, then each source row sorted by CSR position.
+ */
+struct gk_plan {
+    gk_csr transpose;        /* filled by gk_plan_build from the buffers below                 */
+    void* t_row_ptr;         /* [K + 1] index type                                              */
+    void* t_col_idx;         /* [E] index type                                                  */
+    void* perm;              /* [E] index type                                                  */
+    void* in_degree;         /* [M] index type                                                  */
+    void* out_degree;        /* [K] index type                                                  */
+    int64_t* row_item_ptr;   /* [M + 1]                                                         */
+    int64_t* item_row;       /* [max_items]                                                     */
+    int64_t chunk;           /* edges per item (>= 1)                                           */
+    int64_t max_items;       /* M + E / chunk                                                   */
+    int64_t num_rows;        /* M of the forward CSR                                            */
+    int64_t num_cols;        /* K                                                               */
+    int64_t nnz;             /* E                                                               */
+    int32_t index_type;      /* of the forward CSR                                              */
+    int32_t reserved;        /* 0                                                               */
+};
+
+/** Sizes of a plan's buffers (bytes) and of the build workspace, from gk_plan_query. */
+typedef struct gk_plan_sizes {
+    int64_t chunk;              /* effective chunk (0 asked = 256)                  */
+    int64_t max_items;          /* M + E / chunk                                    */
+    int64_t t_row_ptr_bytes;    /* (K + 1) * sizeof(index)                          */
+    int64_t t_col_idx_bytes;    /* E * sizeof(index)                                */
+    int64_t perm_bytes;         /* E * sizeof(index)                                */
+    int64_t in_degree_bytes;    /* M * sizeof(index)                                */
+    int64_t out_degree_bytes;   /* K * sizeof(index)                                */
+    int64_t row_item_ptr_bytes; /* (M + 1) * 8                                      */
+    int64_t item_row_bytes;     /* max_items * 8                                    */
+    int64_t workspace_bytes;    /* build scratch: K * 8 (8-byte aligned)            */
+} gk_plan_sizes;
+
+/** Host-only: checks csr's header and chunk (0 = 256, else >= 1) and fills *sizes. */
+GK_API gk_status gk_plan_query(const gk_csr* csr, int64_t chunk, gk_plan_sizes* sizes);
+
+/**
+ * Builds the plan for csr into the caller's buffers named in *plan (t_row_ptr, t_col_idx, perm,
+ * in_degree, out_degree, row_item_ptr, item_row: each of gk_plan_query's size, aligned to its
+ * element) and fills plan's other fields (transpose header, chunk, max_items, sizes). workspace:
+ * gk_plan_sizes.workspace_bytes, 8-byte aligned. The CSR contents are trusted (validate first).
+ * Stream-ordered, no synchronisation; buffers must not overlap each other or the CSR.
+ */
+GK_API gk_status gk_plan_build(const gk_csr* csr, int64_t chunk, gk_plan* plan, void* workspace,
+                               size_t workspace_bytes, void* stream);
 /* (end of graph plan section) */
 
 /* ---------------------------------------------------------------- edge ops: SDDMM, edge ---- */
