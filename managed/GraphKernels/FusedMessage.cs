@@ -132,7 +132,7 @@ public sealed unsafe partial class FusedMessage : IDisposable
         ArgumentNullException.ThrowIfNull(messageExpression);
         if ((uint)reduce > (uint)Reduce.Min)
         {
-            throw new ArgumentOutOfRangeException(nameof(reduce), reduce, $"reduce = {(int)reduce} is not a Reduce value.");
+            throw new ArgumentOutOfRangeException(nameof(reduce), reduce, reduce == Reduce.Mul ? "Reduce.Mul is not supported by fused message functions; use Sum, Mean, Max or Min." : $"reduce = {(int)reduce} is not a Reduce value.");
         }
 
         device.ThrowIfDisposed();

@@ -284,7 +284,9 @@ public static unsafe partial class MessagePassing
     {
         if ((uint)reduce > (uint)Reduce.Min)
         {
-            ThrowRange(nameof(reduce), (long)reduce, "is not a Reduce value");
+            ThrowRange(nameof(reduce), (long)reduce, reduce == Reduce.Mul
+                ? "(Reduce.Mul) is not supported by segment reduce; use Sum, Mean, Max or Min"
+                : "is not a Reduce value");
         }
 
         if (argOut is not null && reduce is Reduce.Sum or Reduce.Mean)
@@ -330,7 +332,9 @@ public static unsafe partial class MessagePassing
     {
         if ((uint)reduce > (uint)Reduce.Min)
         {
-            ThrowRange(nameof(reduce), (long)reduce, "is not a Reduce value");
+            ThrowRange(nameof(reduce), (long)reduce, reduce == Reduce.Mul
+                ? "(Reduce.Mul) is not supported by segment reduce; use Sum, Mean, Max or Min"
+                : "is not a Reduce value");
         }
 
         bool extreme = reduce is Reduce.Max or Reduce.Min;

@@ -573,6 +573,10 @@ GK_API gk_status gk_segment_reduce(int32_t index_type, int64_t num_segments, con
     gk_status s = check_segment_common(kOp, index_type, num_segments, ptr, perm, "num_src", num_src,
                                        dtype, feat);
     if (s != GK_SUCCESS) return s;
+    if (reduce == GK_REDUCE_MUL)
+        return gk::fail(GK_ERROR_UNSUPPORTED,
+                        "%s: reduce = %d (GK_REDUCE_MUL) is not supported by segment reduce; use 0 = sum, "
+                        "1 = mean, 2 = max or 3 = min", kOp, reduce);
     if (reduce < GK_REDUCE_SUM || reduce > GK_REDUCE_MIN)
         return gk::fail(GK_ERROR_INVALID_ARGUMENT,
                         "%s: reduce = %d is not a gk_reduce (0 = sum, 1 = mean, 2 = max, 3 = min)",

@@ -137,6 +137,11 @@ public sealed class EdgeOpsBadInputTests
         a = Assert.Throws<ArgumentException>(() => GraphKernels.MessagePassing.SegmentReduce(floatPtr, Reduce.Sum, F, src, seg))!;
         Assert.That(a.ParamName, Is.EqualTo("ptr"));
         AssertNative(() => GraphKernels.MessagePassing.SegmentReduce(ptr, Reduce.Sum, F, seg, seg), GkStatus.InvalidArgument, "gk_segment_reduce: out overlaps src");
+        var r = Assert.Throws<ArgumentOutOfRangeException>(() => GraphKernels.MessagePassing.SegmentReduce(ptr, Reduce.Mul, F, src, seg))!;
+        Assert.That(r.ParamName, Is.EqualTo("reduce"));
+        Assert.That(r.Message, Does.Contain("Reduce.Mul) is not supported by segment reduce"));
+        r = Assert.Throws<ArgumentOutOfRangeException>(() => GraphKernels.MessagePassing.SegmentReduceBackward(ptr, Reduce.Mul, F, seg, src))!;
+        Assert.That(r.ParamName, Is.EqualTo("reduce"));
         AssertAllPoison(Read(seg), "segment out");
         Assert.That(ReadIndex(arg64), Is.All.EqualTo(-9L));
     }

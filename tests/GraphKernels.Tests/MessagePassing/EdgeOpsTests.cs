@@ -260,11 +260,14 @@ public sealed class EdgeOpsTests
         Assert.That(dmax.ToArray(), Is.EqualTo(new[] { ln3, 0, 0, float.NaN, 5 }));
     }
 
+    /// <summary>The reducers segment reduce supports (Reduce.Mul is refused; see SegmentReduceRefusesMul).</summary>
+    private static readonly Reduce[] SegmentReducers = { Reduce.Sum, Reduce.Mean, Reduce.Max, Reduce.Min };
+
     public static IEnumerable<TestCaseData> SegmentCases()
     {
         for (int gi = 0; gi < Graphs.Length; gi++)
         {
-            foreach (Reduce red in Enum.GetValues<Reduce>())
+            foreach (Reduce red in SegmentReducers)
             {
                 var index = ((gi + (int)red) % 2) == 0 ? IndexType.Int32 : IndexType.Int64;
                 bool perm = ((gi + (int)red) % 3) == 0;
@@ -274,7 +277,7 @@ public sealed class EdgeOpsTests
 
         foreach (Elem t in new[] { Elem.F16, Elem.BF16 })
         {
-            foreach (Reduce red in Enum.GetValues<Reduce>())
+            foreach (Reduce red in SegmentReducers)
             {
                 yield return new TestCaseData("molecules", red, IndexType.Int64, true, t).SetArgDisplayNames("molecules", red.ToString(), "Int64", "perm", t.ToString());
             }
