@@ -171,6 +171,55 @@ public static unsafe partial class MessagePassing
     }
 
     /// <summary>
+    /// <see cref="SddmmBackward(CsrGraph, SddmmOp, long, int, EdgeTarget, DeviceBuffer, EdgeTarget, DeviceBuffer, DeviceBuffer, DeviceBuffer?, DeviceBuffer?, CsrGraph?, DeviceBuffer?, Stream?)"/>
+    /// with the transpose taken from the graph plan: <paramref name="plan"/>'s <see cref="GraphPlan.Transpose"/> and
+    /// <see cref="GraphPlan.TransposePermutation"/> are passed as the transpose and its permutation, so the result is
+    /// bitwise that of the explicit call with those two. The plan must have been built for <paramref name="graph"/>
+    /// (same index type), as <see cref="SpMMBackward"/> requires; it is checked even when no Source-target gradient
+    /// is requested.
+    /// </summary>
+    /// <param name="graph">The forward's graph.</param>
+    /// <param name="plan">The graph's plan (built by <see cref="GraphPlan.Build"/> for <paramref name="graph"/>, not disposed).</param>
+    /// <param name="op">The forward's op.</param>
+    /// <param name="features">The forward's F.</param>
+    /// <param name="heads">The forward's H.</param>
+    /// <param name="lhsTarget">The forward's lhs target.</param>
+    /// <param name="lhs">The forward's lhs.</param>
+    /// <param name="rhsTarget">The forward's rhs target.</param>
+    /// <param name="rhs">The forward's rhs.</param>
+    /// <param name="gradOutput">Gradient of the output, the output's shape.</param>
+    /// <param name="gradLhs">Receives the lhs gradient (lhs's shape), or null to skip.</param>
+    /// <param name="gradRhs">Receives the rhs gradient (rhs's shape), or null to skip.</param>
+    /// <param name="stream">The stream (default: the device's default stream).</param>
+    /// <exception cref="ArgumentException">A shape, device or type mismatch, or a plan of another graph or index type.</exception>
+    /// <exception cref="ObjectDisposedException">The plan has been disposed.</exception>
+    /// <exception cref="GraphKernelsException">The native library refused the call.</exception>
+    public static void SddmmBackward(CsrGraph graph, GraphPlan plan, SddmmOp op, long features, int heads,
+        EdgeTarget lhsTarget, DeviceBuffer lhs, EdgeTarget rhsTarget, DeviceBuffer rhs, DeviceBuffer gradOutput,
+        DeviceBuffer? gradLhs, DeviceBuffer? gradRhs, Stream? stream = null)
+    {
+        if (graph is null)
+        {
+            ThrowNull(nameof(graph));
+        }
+
+        if (plan is null)
+        {
+            ThrowNull(nameof(plan));
+        }
+
+        CheckPlan(plan, graph, nameof(plan));
+        plan.ToNative(nameof(plan));
+        if (plan.Transpose.IndexType != graph.IndexType)
+        {
+            ThrowArg(nameof(plan), "The plan's transpose has index type " + plan.Transpose.IndexType + " but the graph has " + graph.IndexType + ".");
+        }
+
+        SddmmBackward(graph, op, features, heads, lhsTarget, lhs, rhsTarget, rhs, gradOutput, gradLhs, gradRhs,
+            plan.Transpose, plan.TransposePermutation, stream);
+    }
+
+    /// <summary>
     /// Edge softmax over the in-edges of each destination row, per head: <c>output[e, h] = exp(s[e, h] - m) / (sum + 1e-16)</c>
     /// with m the row's maximum (a row whose maximum is -inf uses 0, so all -inf scores give 0) and sum the row's sum of
     /// <c>exp(s - m)</c> (PyG <c>softmax</c>).

@@ -10,13 +10,18 @@ namespace GraphKernels.Tests.Spmm;
 ///
 /// Models: a two-layer GCN (symmetric-normalised u_mul_e sum with self loops, tanh between layers), a
 /// GraphSAGE-mean layer (self weight + mean of neighbours, tanh) and a SchNet-style continuous-filter
-/// convolution (per-edge filters W_e = tanh(a·d_e + b) of [E, F], u_mul_e Full, sum). Each model is one
-/// entry of <see cref="Models"/>; a GAT entry (SDDMM + edge softmax + SpMM) is added the same way once
-/// those ops are merged.
+/// convolution (per-edge filters W_e = tanh(a·d_e + b) of [E, F], u_mul_e Full, sum), and a two-head GAT
+/// layer (per-head SDDMM dot scores, edge softmax per head, g-SpMM u_mul_e with the PerHead [E, H] operand;
+/// backward SpMMBackward → EdgeSoftmaxBackward → SddmmBackward with the GraphPlan overload). Each model is
+/// one entry of <see cref="Models"/>.
 ///
+/// Finite differences: central, in double on the host, of the loss of the fp32 device forward.
 /// Tolerance: L = Σ C ⊙ output is formed in double from fp32 device results, so its rounding error is
 /// about 2^-24·Σ|terms| ≲ 1e-5; with h = 1e-2 that is ≲ 1e-3 in the difference quotient, and the O(h²)
-/// truncation of smooth tanh layers is ≲ 1e-4. Each gradient must agree within 5e-3·(1 + |g|).
+/// truncation (h²/6 times the third derivative) of these smooth layers is ≲ 1e-4: tanh, and for the GAT a
+/// softmax of O(1) scores (weights ≤ 0.8, 2 features per head, so |s| ≲ 2 and the third derivatives of the
+/// loss are O(10) at most). A smaller h would let the fp32 rounding (∝ 1/h) dominate, a larger one the
+/// truncation (∝ h²). Each gradient must agree within 5e-3·(1 + |g|), the same for every model.
 /// </summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
@@ -46,7 +51,7 @@ public sealed class GnnLayerTests
         double[][] Gradients();
     }
 
-    public static IEnumerable<string> Models() => new[] { "gcn2", "sage-mean", "schnet-cfconv" };
+    public static IEnumerable<string> Models() => new[] { "gcn2", "sage-mean", "gat-2head", "schnet-cfconv" };
 
     [TestCaseSource(nameof(Models))]
     public void GradientsMatchFiniteDifferences(string model)
@@ -55,9 +60,17 @@ public sealed class GnnLayerTests
         {
             "gcn2" => new Gcn2(Device),
             "sage-mean" => new SageMean(Device),
+            "gat-2head" => new Gat2Head(Device),
             "schnet-cfconv" => new SchNetCfConv(Device),
             _ => throw new ArgumentException(model),
         };
+        if (m is Gat2Head gat)
+        {
+            // The device forward against an independent double-precision host forward (fp32 scores, softmax and
+            // sums over ≲ 10 in-edges of O(1) values: a few 1e-7 relative per term, ≲ 1e-5 in a sum of ~100 terms).
+            Assert.That(gat.Loss(), Is.EqualTo(gat.HostLoss()).Within(1e-4), "gat-2head: device forward vs host double forward");
+        }
+
         double[][] grads = m.Gradients();
         const double h = 1e-2;
         var rng = new SplitMix64(17);
@@ -156,7 +169,7 @@ public sealed class GnnLayerTests
         /// <summary>(dX, dE) of SpMM for upstream gy.</summary>
         protected (double[] Dx, double[]? De) SpMMBackward(in SpMMOptions o, int f, double[] x, double[]? edge, double[] gy)
         {
-            int width = o.EdgeOperand == EdgeOperand.Scalar ? 1 : f;
+            int width = o.EdgeOperand switch { EdgeOperand.Scalar => 1, EdgeOperand.PerHead => (int)o.Heads, _ => f };
             using var xb = Device.Upload<float>(F32(x));
             using var eb = edge is null ? null : Device.Upload<float>(F32(edge));
             using var gyb = Device.Upload<float>(F32(gy));
@@ -274,6 +287,109 @@ public sealed class GnnLayerTests
             double[] gx1 = MatMul(gh, N, Fo, ws, Fin, tb: true);
             double[] gx2 = MatMul(gz, N, Fo, wn, Fin, tb: true);
             return new[] { gws, gwn, gx1.Zip(gx2, (p, q) => p + q).ToArray() };
+        }
+    }
+
+    /// <summary>
+    /// Two-head GAT: Q = X Wq, K = X Wk, V = X Wv ([N, F], F = H·Dh, head h owns features [h·Dh, (h+1)·Dh));
+    /// s[e, h] = Q[v, h]·K[u, h] (SDDMM dot, v = destination, u = source, plain scores as the single-head
+    /// edge-ops GAT test); α = edge softmax of s over each destination row, per head; Y[v, h·Dh + j] =
+    /// Σ_e α[e, h] V[u, h·Dh + j] (g-SpMM u_mul_e sum, PerHead [E, H] operand); L = Σ C ⊙ Y.
+    /// Backward on the device: SpMMBackward → (dV, dα), EdgeSoftmaxBackward → ds, SddmmBackward (plan
+    /// overload) → (dQ, dK, the source one over the plan's transpose); the dense products on the host.
+    /// </summary>
+    private sealed class Gat2Head : DeviceModel
+    {
+        private const int Fin = 3, H = 2, Dh = 2, F = H * Dh;
+        private readonly double[] x, wq, wk, wv, c;
+        private readonly SpMMOptions opt = new(Message.UMulE, Reduce.Sum, EdgeOperand.PerHead, heads: H);
+
+        public Gat2Head(GraphDevice d) : base(d, GSpmmHarness.Graph("molecules-small"))
+        {
+            var rng = new SplitMix64(4);
+            x = Rand(rng, N * Fin, 1);
+            wq = Rand(rng, Fin * F, 0.8);
+            wk = Rand(rng, Fin * F, 0.8);
+            wv = Rand(rng, Fin * F, 0.8);
+            c = Rand(rng, N * F, 1);
+        }
+
+        public override IReadOnlyList<(string Name, double[] Values)> Parameters => new[] { ("Wq", wq), ("Wk", wk), ("Wv", wv), ("X", x) };
+
+        /// <summary>Q, K, V on the host; α [E, H] from the device (SDDMM dot per head, edge softmax).</summary>
+        private (double[] Q, double[] K, double[] V, double[] Alpha) Attention()
+        {
+            double[] q = MatMul(x, N, Fin, wq, F), k = MatMul(x, N, Fin, wk, F), v = MatMul(x, N, Fin, wv, F);
+            using var qb = Device.Upload<float>(F32(q));
+            using var kb = Device.Upload<float>(F32(k));
+            using var sb = Device.Allocate<float>(Math.Max(1, (long)E * H));
+            using var ab = Device.Allocate<float>(Math.Max(1, (long)E * H));
+            MessagePassing.Sddmm(Graph, SddmmOp.Dot, F, H, EdgeTarget.Destination, qb, EdgeTarget.Source, kb, sb);
+            MessagePassing.EdgeSoftmax(Graph, H, sb, ab);
+            Device.Synchronize();
+            return (q, k, v, D(ab).Take(E * H).ToArray());
+        }
+
+        public override double Loss()
+        {
+            var (_, _, v, alpha) = Attention();
+            return SpMM(opt, F, v, alpha).Zip(c, (p, r) => p * r).Sum();
+        }
+
+        /// <summary>The same loss entirely in double on the host (independent of the device ops).</summary>
+        public double HostLoss()
+        {
+            double[] q = MatMul(x, N, Fin, wq, F), k = MatMul(x, N, Fin, wk, F), v = MatMul(x, N, Fin, wv, F);
+            double l = 0;
+            for (int r = 0; r < N; r++)
+            {
+                int p0 = (int)Host.RowPtr[r], p1 = (int)Host.RowPtr[r + 1];
+                for (int h = 0; h < H; h++)
+                {
+                    var s = new double[p1 - p0];
+                    for (int p = p0; p < p1; p++)
+                    {
+                        long u = Host.ColIdx[p];
+                        for (int j = 0; j < Dh; j++) s[p - p0] += q[r * F + h * Dh + j] * k[u * F + h * Dh + j];
+                    }
+
+                    double m = s.Length == 0 ? 0 : s.Max();
+                    double z = s.Sum(t => Math.Exp(t - m));
+                    for (int p = p0; p < p1; p++)
+                    {
+                        double a = Math.Exp(s[p - p0] - m) / z;
+                        long u = Host.ColIdx[p];
+                        for (int j = 0; j < Dh; j++) l += c[r * F + h * Dh + j] * a * v[u * F + h * Dh + j];
+                    }
+                }
+            }
+
+            return l;
+        }
+
+        public override double[][] Gradients()
+        {
+            var (q, k, v, alpha) = Attention();
+            var (gv, galpha) = SpMMBackward(opt, F, v, alpha, c);
+            using var ab = Device.Upload<float>(F32(alpha));
+            using var gab = Device.Upload<float>(F32(galpha!));
+            using var gsb = Device.Allocate<float>(Math.Max(1, (long)E * H));
+            using var qb = Device.Upload<float>(F32(q));
+            using var kb = Device.Upload<float>(F32(k));
+            using var gqb = Device.Allocate<float>((long)N * F);
+            using var gkb = Device.Allocate<float>((long)N * F);
+            MessagePassing.EdgeSoftmaxBackward(Graph, H, ab, gab, gsb);
+            MessagePassing.SddmmBackward(Graph, Plan, SddmmOp.Dot, F, H, EdgeTarget.Destination, qb, EdgeTarget.Source, kb, gsb, gqb, gkb);
+            Device.Synchronize();
+            double[] gq = D(gqb), gk = D(gkb);
+            double[] gx = MatMul(gq, N, F, wq, Fin, tb: true);
+            double[] gxk = MatMul(gk, N, F, wk, Fin, tb: true);
+            double[] gxv = MatMul(gv, N, F, wv, Fin, tb: true);
+            for (int i = 0; i < gx.Length; i++) gx[i] += gxk[i] + gxv[i];
+            return new[]
+            {
+                MatMul(x, Fin, N, gq, F, ta: true), MatMul(x, Fin, N, gk, F, ta: true), MatMul(x, Fin, N, gv, F, ta: true), gx,
+            };
         }
     }
 
