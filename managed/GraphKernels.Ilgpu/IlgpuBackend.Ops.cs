@@ -2,7 +2,7 @@ using System;
 
 namespace GraphKernels.Ilgpu;
 
-/// <summary>The ops: CSR validation and message passing.</summary>
+/// <summary>The ops: CSR validation, message passing and block-wise quantization.</summary>
 internal sealed partial class IlgpuBackend
 {
     public void SpMM(CsrGraph graph, Message message, Reduce reduce, long features, DeviceBuffer<float> x, long ldx,
@@ -18,6 +18,42 @@ internal sealed partial class IlgpuBackend
             leases.Add(edgeWeight);
             leases.Add(argOut);
             Spmm.Run(graph, message, reduce, features, x, ldx, edgeWeight, y, ldy, argOut, ldArg);
+        }
+        finally
+        {
+            leases.Dispose();
+        }
+    }
+
+    public void Quantize(QuantizationPlan plan, DeviceBuffer x, long ld, DeviceBuffer<uint> packed, DeviceBuffer zero, DeviceBuffer step,
+        ulong seed, ulong offset, float[] levels, float[] rdelta)
+    {
+        var leases = default(BufferLeases);
+        try
+        {
+            leases.Add(x);
+            leases.Add(packed);
+            leases.Add(zero);
+            leases.Add(step);
+            Quant.Quantize(plan, x, ld, packed, zero, step, seed, offset, levels, rdelta);
+        }
+        finally
+        {
+            leases.Dispose();
+        }
+    }
+
+    public void Dequantize(QuantizationPlan plan, DeviceBuffer<uint> packed, DeviceBuffer zero, DeviceBuffer step,
+        QuantElementType outType, DeviceBuffer y, long ldY, float[] levels, float[] rdelta)
+    {
+        var leases = default(BufferLeases);
+        try
+        {
+            leases.Add(packed);
+            leases.Add(zero);
+            leases.Add(step);
+            leases.Add(y);
+            Quant.Dequantize(plan, packed, zero, step, outType, y, ldY, levels, rdelta);
         }
         finally
         {

@@ -21,6 +21,7 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
     private long _references = 1;  // the device + one per live allocation
     private readonly Lazy<SpmmKernels> _spmm;
     private readonly Lazy<FillKernels> _fill;
+    private readonly Lazy<QuantKernels> _quant;
 
     public IlgpuBackend(Context context, Accelerator accelerator)
     {
@@ -28,6 +29,7 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
         _accelerator = accelerator;
         _spmm = new Lazy<SpmmKernels>(() => new SpmmKernels(accelerator));   // compiled once, on first use, thread-safely
         _fill = new Lazy<FillKernels>(() => new FillKernels(accelerator));
+        _quant = new Lazy<QuantKernels>(() => new QuantKernels(accelerator));
         Name = accelerator.AcceleratorType == AcceleratorType.CPU
             ? $"ILGPU CPU accelerator (warp {accelerator.WarpSize}, {accelerator.MaxNumThreadsPerGroup} threads per group, {accelerator.NumMultiprocessors} multiprocessor(s))"
             : $"ILGPU {accelerator.AcceleratorType} {accelerator.Name}";
@@ -38,6 +40,8 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
     public Accelerator Accelerator => _accelerator;
 
     internal SpmmKernels Spmm => _spmm.Value;
+
+    internal QuantKernels Quant => _quant.Value;
 
     private FillKernels Filler => _fill.Value;
 
@@ -162,6 +166,11 @@ internal sealed unsafe partial class IlgpuBackend : IManagedBackend
         {
             lock (_lock)
             {
+                if (_quant.IsValueCreated)
+                {
+                    _quant.Value.Dispose();
+                }
+
                 _accelerator.Dispose();
                 _context.Dispose();
             }

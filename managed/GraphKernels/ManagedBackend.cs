@@ -42,6 +42,16 @@ internal unsafe interface IManagedBackend
     void SpMM(CsrGraph graph, Message message, Reduce reduce, long features, DeviceBuffer<float> x, long ldx,
         DeviceBuffer<float>? edgeWeight, DeviceBuffer<float> y, long ldy, DeviceBuffer? argOut, long ldArg)
         => throw ManagedBackends.NotSupported("MessagePassing.SpMM", Name);
+
+    /// <summary>Quantization.QuantizeInto after its argument checks (ld resolved; levels t_0..t_L and rdelta as the native launcher builds them).</summary>
+    void Quantize(QuantizationPlan plan, DeviceBuffer x, long ld, DeviceBuffer<uint> packed, DeviceBuffer zero, DeviceBuffer step,
+        ulong seed, ulong offset, float[] levels, float[] rdelta)
+        => throw ManagedBackends.NotSupported("Quantization.Quantize", Name);
+
+    /// <summary>Quantization.Dequantize after its argument checks (ldY resolved).</summary>
+    void Dequantize(QuantizationPlan plan, DeviceBuffer<uint> packed, DeviceBuffer zero, DeviceBuffer step,
+        QuantElementType outType, DeviceBuffer y, long ldY, float[] levels, float[] rdelta)
+        => throw ManagedBackends.NotSupported("Quantization.Dequantize", Name);
 }
 
 /// <summary>Helpers for <see cref="IManagedBackend"/>.</summary>

@@ -236,7 +236,7 @@ public static unsafe class Quantization
     {
         ArgumentNullException.ThrowIfNull(device);
         device.ThrowIfDisposed();
-        var plan = Plan(device.Api, rows, cols, options ?? new QuantizationOptions(), inputType);
+        var plan = Plan(device.Managed is null ? device.Api : AnyApi(), rows, cols, options ?? new QuantizationOptions(), inputType);
         DeviceBuffer<uint>? packed = null;
         DeviceBuffer? zero = null, step = null;
         try
@@ -329,6 +329,16 @@ public static unsafe class Quantization
         nint pp = target.Packed.PointerChecked(nameof(target));
         nint pz = target.Zero.PointerChecked(nameof(target));
         nint pst = target.Step.PointerChecked(nameof(target));
+        if (device.Managed is { } managed)
+        {
+            (float[] lv, float[] rd) = LevelTable(plan);
+            managed.Quantize(plan, x, ld, target.Packed, target.Zero, target.Step, seed, offset, lv, rd);
+            target.Seed = seed;
+            target.Offset = offset;
+            target.HasData = true;
+            return;
+        }
+
         float[]? table = plan.Options.LevelTable is null ? null : [.. plan.Options.LevelTable];
         GkQuantDesc desc = Desc(plan, ld);
         Lease lx = default, lp = default, lz = default, ls = default;
@@ -395,6 +405,13 @@ public static unsafe class Quantization
         nint pp = q.Packed.PointerChecked(nameof(q));
         nint pz = q.Zero.PointerChecked(nameof(q));
         nint pst = q.Step.PointerChecked(nameof(q));
+        if (device.Managed is { } managed)
+        {
+            (float[] lv, float[] rd) = LevelTable(plan);
+            managed.Dequantize(plan, q.Packed, q.Zero, q.Step, type, y, ldY, lv, rd);
+            return;
+        }
+
         float[]? table = plan.Options.LevelTable is null ? null : [.. plan.Options.LevelTable];
         GkQuantDesc desc = Desc(plan, plan.Cols);
         Lease ly = default, lp = default, lz = default, ls = default;
@@ -622,6 +639,29 @@ public static unsafe class Quantization
             lo.Dispose();
             li.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The levels t_0..t_L and 1 / (t_{k+1} - t_k) (fp32, last 0) as the native launcher builds them, for
+    /// managed backends; empty for uniform levels (t_k = k needs no table).
+    /// </summary>
+    private static (float[] Levels, float[] RDelta) LevelTable(QuantizationPlan plan)
+    {
+        var o = plan.Options;
+        if (o.Levels == QuantLevels.Uniform)
+        {
+            return ([], []);
+        }
+
+        int levels = 1 << o.Bits;
+        float[] t = o.Levels == QuantLevels.ClipNormal2 ? [0.0f, plan.Alpha, 3.0f - plan.Alpha, 3.0f] : [.. o.LevelTable!];
+        var rd = new float[levels];
+        for (int k = 0; k + 1 < levels; k++)
+        {
+            rd[k] = 1.0f / (t[k + 1] - t[k]);
+        }
+
+        return (t, rd);
     }
 
     private static GkQuantDesc Desc(QuantizationPlan plan, long ld)

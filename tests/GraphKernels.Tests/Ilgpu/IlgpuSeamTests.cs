@@ -100,8 +100,11 @@ public sealed class IlgpuSeamTests
     [Test]
     public void OpsWithoutAnIlgpuImplementationSayWhichOpAndBackend()
     {
-        var quant = Assert.Throws<NotSupportedException>(() => Quantization.Allocate(Device, 4, 32));
-        Assert.That(quant!.Message, Does.Contain("Quantization.Allocate").And.Contain("ILGPU CPU accelerator"));
+        using var px = Device.Upload<float>(new float[16]);
+        using var pp = Device.Upload<float>(Enumerable.Repeat(7f, 2).ToArray());
+        var quant = Assert.Throws<NotSupportedException>(() => Quantization.Project(px, pp, 1, new RandomProjection(16, 2, 1)));
+        Assert.That(quant!.Message, Does.Contain("Quantization.").And.Contain("ILGPU CPU accelerator"));
+        Assert.That(pp.ToArray(), Is.EqualTo(new float[] { 7, 7 }), "p untouched");
         var fs = Assert.Throws<NotSupportedException>(() => ForceStressTopology.Build(Device, new long[] { 0, 2 }, new[] { 0 }, new[] { 1 }));
         Assert.That(fs!.Message, Does.Contain("ForceStressTopology").And.Contain("ILGPU CPU accelerator"));
     }

@@ -146,6 +146,7 @@ public sealed class QuantizationPlanTests
 /// <summary>Bad arguments through the managed API: an exception naming the argument; the outputs keep their bytes.</summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("Quantization")]
 [Category("BadInput")]
 public sealed class QuantizationBadInputTests

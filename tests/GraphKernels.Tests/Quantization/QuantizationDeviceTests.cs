@@ -9,6 +9,7 @@ namespace GraphKernels.Tests.Quant;
 /// </summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("Quantization")]
 [Parallelizable(ParallelScope.All)]
 public sealed class QuantizationDeviceTests
