@@ -13,7 +13,8 @@ import random
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Appending a harness keeps the earlier harnesses' seeds (one random stream, in this order).
-HARNESSES = {"fuzz_csr_validate": 12, "fuzz_spmm": 12, "fuzz_quant_plan": 8, "fuzz_force_stress": 12}
+HARNESSES = {"fuzz_csr_validate": 12, "fuzz_spmm": 12, "fuzz_quant_plan": 8, "fuzz_force_stress": 12,
+             "fuzz_spmm_ex": 12, "fuzz_edge_ops": 12, "fuzz_neighbor_list": 12}
 
 
 def seeds(rng, count):
