@@ -116,7 +116,7 @@ public static class Demo
         if (device.Kind == DeviceKind.Ilgpu)
         {
             // Not implemented on ILGPU yet (docs/ilgpu.md): said, not hidden.
-            Console.WriteLine("force/stress and quantization: not implemented on the ILGPU backend yet, skipped (use --device emulated or cuda)");
+            Console.WriteLine("force/stress: not implemented on the ILGPU backend yet; quantization: runs on ILGPU only with the native plan library present (docs/ilgpu.md); both skipped here (use --device emulated or cuda)");
         }
         else
         {
