@@ -69,7 +69,7 @@ public sealed class SpmmDeviceTests
     [TestCaseSource(nameof(RawCases))]
     public void RawPointerOverloadGivesSameResult(SpmmCase c)
     {
-        TestDevices.IgnoreIfNoRawPointers(Device);
+        if (TestDevices.IlgpuRefusesRawPointers(Device)) return;
         using var run = new SpmmRunner(Device, c);
         var managed = run.Run();
         var raw = run.RunRaw();
