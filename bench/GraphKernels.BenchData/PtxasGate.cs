@@ -413,6 +413,7 @@ public static class PtxasGate
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (cwd != null) psi.WorkingDirectory = cwd;
         foreach (string a in args) psi.ArgumentList.Add(a);
+        psi.Environment.Remove("LD_PRELOAD");   // a sanitizer runtime preloaded into the caller must not follow the toolchain
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();

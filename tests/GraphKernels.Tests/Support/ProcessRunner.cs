@@ -19,6 +19,9 @@ public static class ProcessRunner
             WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
         };
         foreach (string a in args) psi.ArgumentList.Add(a);
+        // The tools run here (nvcc, ptxas, python3) are not under test: under the managed ASan run the
+        // sanitizer runtime preloaded into the test host must not follow them (LSan reports their own leaks).
+        psi.Environment.Remove("LD_PRELOAD");
         if (environment != null)
         {
             foreach (var (k, v) in environment) psi.Environment[k] = v;
