@@ -12,7 +12,7 @@ namespace GraphKernels;
 /// default interface methods below, and <see cref="GraphDevice.Api"/> for ops that reach the native
 /// library without a dispatch line. The core assembly has no ILGPU dependency.
 /// </summary>
-internal unsafe interface IManagedBackend
+internal unsafe partial interface IManagedBackend
 {
     /// <summary>E.g. "ILGPU CPU accelerator (warp 32, 1024 threads per group)".</summary>
     string Name { get; }
