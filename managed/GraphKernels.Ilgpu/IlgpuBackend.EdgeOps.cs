@@ -468,7 +468,9 @@ internal sealed unsafe partial class IlgpuBackend
             {
                 // Zero the counters (after the queued work), then count with integer atomics.
                 var allocation = output.MemoryHandle.ManagedAllocation!;
-                Fill(allocation, n, (int)isz, isz == 4 ? stackalloc byte[4] : stackalloc byte[8]);
+                Span<byte> zero = stackalloc byte[8];
+                zero.Clear();
+                Fill(allocation, n, (int)isz, zero[..(int)isz]);
                 EdgeOps.OutDegree(graph, output);
             }
         }
