@@ -256,7 +256,8 @@ public sealed class IlgpuEdgeOpsCrossBackendTests
     }
 
     /// <summary>The checks only the C ABI makes, reached through the managed API: same exception type, status and sentence on
-    /// both backends (the sentence with pointers is compared up to its pointers), and the poisoned outputs untouched.</summary>
+    /// both backends (the sentence with pointers is compared up to its pointers); the COO outputs must stay poisoned (the other
+    /// ops' poisoned outputs are checked by EdgeOpsBadInputTests on its ILGPU fixture).</summary>
     [Test]
     [Category("BadInput")]
     public void NativeOnlyChecksGiveTheSameStatusAndSentence()
