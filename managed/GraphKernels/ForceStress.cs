@@ -196,6 +196,11 @@ public sealed unsafe class ForceStressTopology : IDisposable
     private long WorkspaceBytesFor(uint flags)
     {
         GkFsTopology t = ToNative();
+        if (Device.Managed is not null)
+        {
+            return ForceStressHostChecks.WorkspaceBytes(this, flags);
+        }
+
         nuint bytes;
         Device.Api.Check(Device.Api.gk_force_stress_workspace_size(&t, flags, &bytes), "gk_force_stress_workspace_size");
         return (long)bytes;
@@ -399,6 +404,24 @@ public sealed unsafe class ForceStressTopology : IDisposable
             }
         }
 
+        if (Device.Managed is { } managed)
+        {
+            var managedLeases = default(BufferLeases);
+            try
+            {
+                AddLeases(ref managedLeases);
+                managedLeases.Add(geometry?.Cell);
+                managedLeases.Add(geometry?.Periodic);
+                managed.ForceStressValidate(this, geometry);
+            }
+            finally
+            {
+                managedLeases.Dispose();
+            }
+
+            return;
+        }
+
         using var ws = Device.Allocate<byte>(Math.Max(8, Device.Api.ForceStressValidateWorkspaceBytes));
         var leases = default(BufferLeases);
         int status;
@@ -433,6 +456,24 @@ public sealed unsafe class ForceStressTopology : IDisposable
         leases.Add(_dstPtr);
         leases.Add(_dstPerm);
     }
+
+    /// <summary>The device index arrays (managed backends read them directly).</summary>
+    internal DeviceBuffer GraphAtomPtrBuffer => _graphAtomPtr;
+
+    /// <summary>By-source CSR pointers [N + 1].</summary>
+    internal DeviceBuffer SrcPtrBuffer => _srcPtr;
+
+    /// <summary>Sorted edge sources [E].</summary>
+    internal DeviceBuffer EdgeSrcBuffer => _edgeSrc;
+
+    /// <summary>Sorted edge destinations [E].</summary>
+    internal DeviceBuffer EdgeDstBuffer => _edgeDst;
+
+    /// <summary>By-destination pointers [N + 1].</summary>
+    internal DeviceBuffer DstPtrBuffer => _dstPtr;
+
+    /// <summary>Destination permutation [E].</summary>
+    internal DeviceBuffer DstPermBuffer => _dstPerm;
 
     internal GkFsTopology ToNative()
     {
@@ -599,6 +640,13 @@ public static unsafe partial class ForceStress
             leases.Add(geometry.Shifts);
             leases.Add(geometry.Cell);
             leases.Add(geometry.Periodic);
+            if (device.Managed is { } managed)
+            {
+                ForceStressHostChecks.Readout(topology, geometry, options.Mode, edgeQuantity, null, options.Layout, flags, forces, stress, atomVirial, ws);
+                managed.ForceStressReadout(topology, geometry, options.Mode, edgeQuantity, null, options.Layout, flags, forces, stress, atomVirial, ws);
+                return;
+            }
+
             device.EnsureContext();
             int status = device.Api.gk_force_stress_readout(&t, &g, (int)options.Mode, (float*)edgeQuantity.PointerChecked(nameof(edgeQuantity)),
                 (int)options.Layout, flags, (float*)forces.PointerChecked(nameof(forces)),
@@ -695,6 +743,15 @@ public static unsafe partial class ForceStress
             leases.Add(geometry.Shifts);
             leases.Add(geometry.Cell);
             leases.Add(geometry.Periodic);
+            if (device.Managed is { } managed)
+            {
+                ForceStressHostChecks.Backward(topology, geometry, options.Mode, edgeQuantity, null, options.Layout, gradForces, gradStress,
+                    gradQuantity, null, 0, null, null, gradEdgeVectors, null);
+                managed.ForceStressBackward(topology, geometry, options.Mode, edgeQuantity, null, options.Layout, options.Flags, gradForces, gradStress,
+                    gradQuantity, null, 0, null, null, gradEdgeVectors, null);
+                return;
+            }
+
             device.EnsureContext();
             int status = device.Api.gk_force_stress_backward(&t, &g, (int)options.Mode, (float*)edgeQuantity.PointerChecked(nameof(edgeQuantity)),
                 (int)options.Layout, options.Flags,

@@ -111,6 +111,11 @@ public static unsafe partial class ForceStress
         ArgumentNullException.ThrowIfNull(topology);
         ArgumentNullException.ThrowIfNull(head);
         GkFsTopology t = topology.ToNative();
+        if (topology.Device.Managed is not null)
+        {
+            return ForceStressHostChecks.HeadWorkspaceBytes(topology, head.Channels);
+        }
+
         GkFsHead h = default;
         h.Channels = head.Channels;
         h.Ld = head.LeadingDimension;
@@ -192,6 +197,13 @@ public static unsafe partial class ForceStress
             leases.Add(geometry.Shifts);
             leases.Add(geometry.Cell);
             leases.Add(geometry.Periodic);
+            if (device.Managed is { } managed)
+            {
+                ForceStressHostChecks.Readout(topology, geometry, ForceStressMode.Direct, null, head, options.Layout, options.Flags, forces, stress, atomVirial, ws);
+                managed.ForceStressReadout(topology, geometry, ForceStressMode.Direct, null, head, options.Layout, options.Flags, forces, stress, atomVirial, ws);
+                return;
+            }
+
             device.EnsureContext();
             int status = device.Api.gk_force_stress_readout_head(&t, &g, &h, (int)options.Layout, options.Flags,
                 (float*)forces.PointerChecked(nameof(forces)),
@@ -331,6 +343,15 @@ public static unsafe partial class ForceStress
             outputs.Add(gradients.Bias);
             outputs.Add(gradEdgeVectors);
             outputs.Add(ws);
+            if (device.Managed is { } managed)
+            {
+                ForceStressHostChecks.Backward(topology, geometry, ForceStressMode.Direct, null, head, options.Layout, gradForces, gradStress,
+                    gradients.Scalar, gradients.Features, gld, gradients.Weight, gradients.Bias, gradEdgeVectors, ws);
+                managed.ForceStressBackward(topology, geometry, ForceStressMode.Direct, null, head, options.Layout, options.Flags, gradForces, gradStress,
+                    gradients.Scalar, gradients.Features, gld, gradients.Weight, gradients.Bias, gradEdgeVectors, ws);
+                return;
+            }
+
             device.EnsureContext();
             int status = device.Api.gk_force_stress_backward_head(&t, &g, &h, (int)options.Layout, options.Flags,
                 gradForces is null ? null : (float*)gradForces.PointerChecked(nameof(gradForces)),

@@ -10,6 +10,7 @@ namespace GraphKernels.Tests.ForceStressTests;
 /// </summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("BadInput")]
 [Category("ForceStress")]
 [Parallelizable(ParallelScope.All)]

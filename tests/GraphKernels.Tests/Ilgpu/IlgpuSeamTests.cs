@@ -105,8 +105,17 @@ public sealed class IlgpuSeamTests
         var quant = Assert.Throws<NotSupportedException>(() => Quantization.Project(px, pp, 1, new RandomProjection(16, 2, 1)));
         Assert.That(quant!.Message, Does.Contain("Quantization.").And.Contain("ILGPU CPU accelerator"));
         Assert.That(pp.ToArray(), Is.EqualTo(new float[] { 7, 7 }), "p untouched");
-        var fs = Assert.Throws<NotSupportedException>(() => ForceStressTopology.Build(Device, new long[] { 0, 2 }, new[] { 0 }, new[] { 1 }));
-        Assert.That(fs!.Message, Does.Contain("ForceStressTopology").And.Contain("ILGPU CPU accelerator"));
+        // Force/stress runs on ILGPU; its internal benchmark baseline (the unfused three launches) does not.
+        using var topo = ForceStressTopology.Build(Device, new long[] { 0, 2 }, new[] { 0 }, new[] { 1 });
+        using var r = Device.Upload<float>(new float[] { 1, 0, 0 });
+        using var cell = Device.Upload<float>(new float[] { 2, 0, 0, 0, 2, 0, 0, 0, 2 });
+        using var s = Device.Upload<float>(new float[] { 1 });
+        using var g = Device.Upload<float>(new float[3]);
+        using var f = Device.Upload<float>(new float[6]);
+        using var st = Device.Upload<float>(Enumerable.Repeat(7f, 9).ToArray());
+        var fs = Assert.Throws<NotSupportedException>(() => ForceStress.UnfusedBaseline(topo, r, cell, s, g, f, st));
+        Assert.That(fs!.Message, Does.Contain("ForceStress.UnfusedBaseline").And.Contain("ILGPU CPU accelerator"));
+        Assert.That(st.ToArray(), Is.EqualTo(Enumerable.Repeat(7f, 9).ToArray()), "stress untouched");
     }
 }
 
