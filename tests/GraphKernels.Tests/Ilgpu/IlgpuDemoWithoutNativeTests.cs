@@ -5,8 +5,8 @@ namespace GraphKernels.Tests.IlgpuBackend;
 
 /// <summary>
 /// "The demo runs on ILGPU's CPU accelerator on a machine with nothing but .NET": the CLI is run in a
-/// child process from a folder that holds the managed assemblies of the test output (symbolic links)
-/// but no native GraphKernels library, with GRAPHKERNELS_NATIVE_DIR pointing at an empty folder and
+/// child process from a folder that holds a copy of the test output's managed assemblies but no
+/// native GraphKernels library, with GRAPHKERNELS_NATIVE_DIR pointing at an empty folder and
 /// LD_LIBRARY_PATH / GRAPHKERNELS_DEVICE removed, so every candidate NativeApi probes (that folder, the
 /// assembly's folder, the app's folder, the host's native search folders, the loader's default search)
 /// fails. <c>demo</c> must then choose ILGPU by itself (GraphDevice.Open), run SpMM and the
@@ -43,7 +43,7 @@ public sealed class IlgpuDemoWithoutNativeTests
     {
         if (root is not null && Directory.Exists(root))
         {
-            Directory.Delete(root, recursive: true);   // removes the links, not their targets
+            Directory.Delete(root, recursive: true);
         }
     }
 
@@ -112,31 +112,37 @@ public sealed class IlgpuDemoWithoutNativeTests
             || (name.Equals("graphkernels.dll", StringComparison.Ordinal) && RuntimeInformation.IsOSPlatform(OSPlatform.Windows));
     }
 
-    /// <summary>The test output folder without the native libraries: links to the files (copies where links are not possible).</summary>
-    private static void Mirror(string from, string to)
+    /// <summary>
+    /// The test output folder without the native libraries, copied (the .NET host resolves symbolic links
+    /// of the app to their targets, which would put the native library back next to it); of runtimes/
+    /// only this platform's folders.
+    /// </summary>
+    private static void Mirror(string from, string to, bool top = true)
     {
         Directory.CreateDirectory(to);
         foreach (string file in Directory.EnumerateFiles(from))
         {
-            if (IsNativeLibrary(file))
+            if (!IsNativeLibrary(file))
             {
-                continue;
-            }
-
-            string target = Path.Combine(to, Path.GetFileName(file));
-            try
-            {
-                File.CreateSymbolicLink(target, file);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
-            {
-                File.Copy(file, target);
+                File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
             }
         }
 
         foreach (string dir in Directory.EnumerateDirectories(from))
         {
-            Mirror(dir, Path.Combine(to, Path.GetFileName(dir)));
+            string name = Path.GetFileName(dir);
+            if (top && name == "runtimes")
+            {
+                string rid = RuntimeInformation.RuntimeIdentifier;
+                foreach (string platform in Directory.EnumerateDirectories(dir).Where(d => Path.GetFileName(d) is var n && (n == rid || n == "unix" || n == "linux" || n == "any")))
+                {
+                    Mirror(platform, Path.Combine(to, name, Path.GetFileName(platform)), false);
+                }
+
+                continue;
+            }
+
+            Mirror(dir, Path.Combine(to, name), false);
         }
     }
 }

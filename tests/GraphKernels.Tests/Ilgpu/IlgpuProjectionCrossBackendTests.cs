@@ -107,7 +107,7 @@ public sealed class IlgpuProjectionCrossBackendTests
             Assert.That(overlap!.Message, Is.EqualTo("gk_quant_project: p overlaps x"), d.Name);
             var overlapU = Assert.Throws<GraphKernelsException>(() => Quantization.Unproject(p, p, 40, new RandomProjection(2, 16, 1)));
             Assert.That(overlapU!.Message, Is.EqualTo("gk_quant_unproject: x_hat overlaps p"), d.Name);
-            var big = Assert.Throws<GraphKernelsException>(() => Quantization.Unproject(x, p, 1, new RandomProjection(1024, 257, 1)));
+            var big = Assert.Throws<GraphKernelsException>(() => Quantization.Unproject(x, p, 0, new RandomProjection(1024, 257, 1)));
             Assert.That(big!.Status, Is.EqualTo(GkStatus.Unsupported), d.Name);
             Assert.That(big.Message, Is.EqualTo("gk_quant_unproject: desc->dim * desc->proj_dim = 1024 * 257 exceeds 262144 (the sign bits of R are kept in 32 KB of shared memory)"), d.Name);
             var grid = Assert.Throws<GraphKernelsException>(() => Quantization.Project(x, p, 40, new RandomProjection(16, 2, 1) with { MaxGrid = -3 }));
