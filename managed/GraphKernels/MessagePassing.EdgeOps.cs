@@ -48,6 +48,12 @@ public static unsafe partial class MessagePassing
         nint pr = EdgeFeatureArg(rhs, device, dtype, graph.Nnz > 0 ? EdgeTargetRows(graph, rhsTarget) : 0, features, nameof(rhs));
         nint po = EdgeFeatureArg(output, device, dtype, graph.Nnz, width, nameof(output));
         nint ps = EdgeStreamOf(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.Sddmm(graph, op, features, heads, lhsTarget, lhs, rhsTarget, rhs, output);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -138,6 +144,13 @@ public static unsafe partial class MessagePassing
         }
 
         nint ps = EdgeStreamOf(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.SddmmBackward(graph, op, features, heads, lhsTarget, lhs, rhsTarget, rhs, gradOutput, gradLhs, gradRhs,
+                needTranspose ? transpose : null, needTranspose ? permutation : null);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -245,6 +258,12 @@ public static unsafe partial class MessagePassing
         nint pm = rowMax is null ? 0 : EdgeFeatureArg(rowMax, device, 0, graph.NumRows, heads, nameof(rowMax));
         nint pz = rowSum is null ? 0 : EdgeFeatureArg(rowSum, device, 0, graph.NumRows, heads, nameof(rowSum));
         nint ps = EdgeStreamOf(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.EdgeSoftmax(graph, heads, scores, output, rowMax, rowSum);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -292,6 +311,12 @@ public static unsafe partial class MessagePassing
         nint pg = EdgeFeatureArg(gradOutput, device, dtype, graph.Nnz, heads, nameof(gradOutput));
         nint pgs = EdgeFeatureArg(gradScores, device, dtype, graph.Nnz, heads, nameof(gradScores));
         nint ps = EdgeStreamOf(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.EdgeSoftmaxBackward(graph, heads, output, gradOutput, gradScores);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -413,6 +438,18 @@ public static unsafe partial class MessagePassing
             ThrowNull(nameof(device));
         }
 
+        if (device.Managed is not null)
+        {
+            // The host-only size query of gk_coo_to_csr_workspace_size, with its check and sentence.
+            if (numRows < 0 || numRows > (long.MaxValue / 8) - 2)
+            {
+                throw new GraphKernelsException(GkStatus.InvalidArgument,
+                    $"gk_coo_to_csr_workspace_size: num_rows = {numRows} is negative or too large");
+            }
+
+            return (numRows + 2) * 8;
+        }
+
         nuint bytes;
         int status = device.Api.gk_coo_to_csr_workspace_size(numRows, &bytes);
         if (status != 0)
@@ -479,6 +516,12 @@ public static unsafe partial class MessagePassing
         nint pw = workspace.PointerChecked(nameof(workspace));
         CheckDevice(workspace, device, nameof(workspace));
         nint ps = EdgeStreamOf(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.CooToCsr(destination, source, numRows, numCols, rowPtr, colIdx, permutation, workspace);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -530,6 +573,12 @@ public static unsafe partial class MessagePassing
         GkCsr csr = graph.ToNative(nameof(graph));
         nint po = EdgeIndexArg(output, device, graph.IndexType, kind == DegreeKind.In ? graph.NumRows : graph.NumCols, nameof(output));
         nint ps = EdgeStreamOf(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.Degree(graph, kind, output);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -588,6 +637,20 @@ public static unsafe partial class MessagePassing
         nint parg = arg is null ? 0 : EdgeIndexArg(arg, device, index, segments * features, nameof(arg));
         nint pperm = permutation is null ? 0 : EdgeIndexArg(permutation, device, index, wideRows, nameof(permutation));
         nint ps = EdgeStreamOf(stream, device);
+        if (device.Managed is { } managed)
+        {
+            if (gather)
+            {
+                managed.SegmentGather(ptr, segments, permutation, wideRows, reduceOrMode, features, source, arg, output);
+            }
+            else
+            {
+                managed.SegmentReduce(ptr, segments, permutation, wideRows, reduceOrMode, features, source, output, arg);
+            }
+
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {

@@ -16,6 +16,7 @@ namespace GraphKernels.Tests.EdgeOps;
 /// </summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("MessagePassing")]
 public sealed class EdgeOpsGatLayerTests
 {
