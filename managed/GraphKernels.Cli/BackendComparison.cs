@@ -7,13 +7,17 @@ namespace GraphKernels.Cli;
 
 /// <summary>
 /// <c>graphkernels backends</c>: what the fallback costs. The same SpMM work (u_mul_e/sum and
-/// copy_u/max with arg, fp32, int32 CSR, the demo's power-law graph) on ILGPU's CPU accelerator, on
-/// the emulated CUDA library and as a plain single-threaded C# loop; median wall time per call
-/// (including the device synchronisation), and a bitwise comparison of the three results (they fold
-/// in the same CSR order, so they must agree exactly). CPU times only: not GPU speed.
+/// copy_u/max with arg, fp32, int32 CSR, the demo's power-law graph) and the same quantize/dequantize
+/// of the feature matrix (INT2, i-EXACT levels, B = 1024) on ILGPU's CPU accelerator, on the emulated
+/// CUDA library and as a plain single-threaded C# loop; median wall time per call (including the
+/// device synchronisation), and a bitwise comparison of the three results (SpMM folds in the same CSR
+/// order; quantization uses the same Philox stream and fp32 operations, so they must agree exactly).
+/// CPU times only: not GPU speed.
 /// </summary>
 public static class BackendComparison
 {
+    private const ulong QuantSeed = 2024, QuantOffset = 1;
+
     /// <summary>Runs the comparison.</summary>
     /// <param name="options">Graph size, features and seed (the demo's options; --device is ignored).</param>
     /// <returns>0, or <see cref="Program.ExitMismatch"/> when the backends disagree.</returns>
@@ -43,6 +47,19 @@ public static class BackendComparison
         double loopSumMs = Median(() => Loop(g, x, w, f, Reduce.Sum, loopSum, null));
         double loopMaxMs = Median(() => Loop(g, x, null, f, Reduce.Max, loopMax, loopArg));
         Console.WriteLine($"{"plain C# loop (1 thread, CSR order)",-52} {loopSumMs,15:F2} {loopMaxMs,18:F2}");
+
+        // Quantization: the same INT2 (i-EXACT levels, B = 1024, fp32 statistics) quantize and
+        // dequantize of x on every backend; the plain loop is QuantLoop.
+        var qOptions = QuantizationOptions.IExact;
+        var qPlan = Quantization.Plan(nodes, f, qOptions);
+        var loopPacked = new uint[qPlan.PackedBytes / 4];
+        var loopZero = new float[qPlan.NumBlocks];
+        var loopStep = new float[qPlan.NumBlocks];
+        var loopY = new float[x.Length];
+        var quantRows = new List<string>();
+        double loopQMs = Median(() => QuantLoop.Quantize(x, qPlan, QuantSeed, QuantOffset, loopPacked, loopZero, loopStep));
+        double loopDqMs = Median(() => QuantLoop.Dequantize(loopPacked, loopZero, loopStep, qPlan, loopY));
+        quantRows.Add($"{"plain C# loop (1 thread, block by block)",-52} {loopQMs,15:F2} {loopDqMs,18:F2}");
 
         bool same = true;
         foreach (var (label, open) in new (string, Func<GraphDevice>)[]
@@ -82,11 +99,38 @@ public static class BackendComparison
                 });
                 same &= Same(dy.ToArray(), loopMax, darg.ToArray(), loopArg);
                 Console.WriteLine($"{label,-52} {sumMs,15:F2} {maxMs,18:F2}");
+
+                using var q = Quantization.Allocate(device, nodes, f, qOptions);
+                double qMs = Median(() =>
+                {
+                    Quantization.QuantizeInto(dx, q, QuantSeed, QuantOffset);
+                    device.Synchronize();
+                });
+                same &= q.Packed.ToArray().AsSpan().SequenceEqual(loopPacked)
+                    && Same(((DeviceBuffer<float>)q.Zero).ToArray(), loopZero, null, null)
+                    && Same(((DeviceBuffer<float>)q.Step).ToArray(), loopStep, null, null);
+                double dqMs = Median(() =>
+                {
+                    Quantization.Dequantize(q, dy);
+                    device.Synchronize();
+                });
+                same &= Same(dy.ToArray(), loopY, null, null);
+                quantRows.Add($"{label,-52} {qMs,15:F2} {dqMs,18:F2}");
             }
         }
 
+        Console.WriteLine();
+        Console.WriteLine($"Quantization backends on the CPU: [{nodes}, {f}] fp32, INT2 i-EXACT levels, B = {qPlan.BlockSize}, fp32 statistics ({qPlan.NumBlocks} blocks)");
+        Console.WriteLine($"{"backend",-52} {"quantize ms",15} {"dequantize ms",18}");
+        foreach (string row in quantRows)
+        {
+            Console.WriteLine(row);
+        }
+
+        Console.WriteLine();
+
         Console.WriteLine(same
-            ? "results: bitwise identical on every backend (same CSR-order fp32 fold)"
+            ? "results: bitwise identical on every backend (SpMM: same CSR-order fp32 fold; quantization: same Philox stream, statistics and fp32 operations)"
             : "results: MISMATCH between backends");
         Console.WriteLine("note: CPU wall times on this machine, median of up to 7 calls after a warm-up; not GPU speed");
         return same ? 0 : Program.ExitMismatch;

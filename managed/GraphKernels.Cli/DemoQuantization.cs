@@ -90,7 +90,7 @@ public static class DemoQuantization
         double z = bias / Math.Sqrt(varSum);
         bool ok = worst <= 1 + 1e-6 && Math.Abs(z) < 5;
         Console.WriteLine($"{name,-30} {plan.TotalBytes,12:N0} bytes vs {plan.InputBytes:N0} fp32 ({plan.CompressionRatio:F1}x, {100 * (1 - (1 / plan.CompressionRatio)):F1} % saved, {plan.BitsPerElement:F3} bits/element)");
-        Console.WriteLine($"{string.Empty,-30} relative RMS error {Math.Sqrt(sq / sqx):E2}, worst |error| {worst:F3} of a level spacing, mean error {bias / x.Length:E2} (z = {z:F2})  {(ok ? "PASS" : "FAIL")}  {ms:F1} ms{(device.Kind == DeviceKind.Emulated ? " (emulated)" : string.Empty)}");
+        Console.WriteLine($"{string.Empty,-30} relative RMS error {Math.Sqrt(sq / sqx):E2}, worst |error| {worst:F3} of a level spacing, mean error {bias / x.Length:E2} (z = {z:F2})  {(ok ? "PASS" : "FAIL")}  {ms:F1} ms{(device.Kind == DeviceKind.Emulated ? " (emulated)" : device.Kind == DeviceKind.Ilgpu ? " (ILGPU)" : string.Empty)}");
         return ok;
     }
 }

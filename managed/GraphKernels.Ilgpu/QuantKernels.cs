@@ -147,7 +147,7 @@ internal struct QuantKernelParams
 /// and reads it once) and writes bits / 8; dequantize reads bits / 8 and writes sizeof(TO). No shared
 /// memory, no atomics.
 /// </summary>
-internal sealed class QuantKernels
+internal sealed partial class QuantKernels
 {
     private readonly Accelerator _accelerator;
     private readonly int _cap;
@@ -185,8 +185,12 @@ internal sealed class QuantKernels
         _table = accelerator.Allocate1D<float>(512);
     }
 
-    /// <summary>Frees the level-table buffer.</summary>
-    public void Dispose() => _table.Dispose();
+    /// <summary>Frees the level-table buffer and the projection's sign buffer.</summary>
+    public void Dispose()
+    {
+        _table.Dispose();
+        DisposeProjection();
+    }
 
     public void Quantize(QuantizationPlan plan, DeviceBuffer x, long ld, DeviceBuffer<uint> packed, DeviceBuffer zero, DeviceBuffer step,
         ulong seed, ulong offset, float[] levels, float[] rdelta)

@@ -60,7 +60,7 @@ public sealed record QuantizationOptions
     public static QuantizationOptions IExact => new() { Bits = 2, BlockSize = 1024, Levels = QuantLevels.ClipNormal2 };
 }
 
-/// <summary>The sizes of a quantized tensor, computed by the native library before anything is allocated.</summary>
+/// <summary>The sizes of a quantized tensor, computed on the host (the rules of gk_quant_plan) before anything is allocated.</summary>
 public sealed record QuantizationPlan
 {
     internal QuantizationPlan(long rows, long cols, QuantElementType inputType, QuantizationOptions options, in GkQuantLayout layout)
@@ -213,7 +213,7 @@ public static unsafe class Quantization
     /// <summary>i-EXACT's fitted variance-minimising INT2 level a(B) (B clamped to [4, 2047]).</summary>
     /// <param name="blockSize">The block size B.</param>
     /// <returns>a(B) rounded to float.</returns>
-    public static float Alpha(int blockSize) => AnyApi().gk_quant_alpha(blockSize);
+    public static float Alpha(int blockSize) => QuantizationLayout.Alpha(blockSize);
 
     /// <summary>The sizes of the quantized form of a [rows, cols] tensor; nothing is allocated.</summary>
     /// <param name="rows">Rows.</param>
@@ -223,7 +223,7 @@ public static unsafe class Quantization
     /// <returns>The plan.</returns>
     /// <exception cref="GraphKernelsException">The options are invalid (the message names the field).</exception>
     public static QuantizationPlan Plan(long rows, long cols, QuantizationOptions? options = null, QuantElementType inputType = QuantElementType.Float32)
-        => Plan(AnyApi(), rows, cols, options ?? new QuantizationOptions(), inputType);
+        => PlanCore(rows, cols, options ?? new QuantizationOptions(), inputType);
 
     /// <summary>Allocates an empty quantized tensor for a [rows, cols] input (for <see cref="QuantizeInto"/>).</summary>
     /// <param name="device">The device.</param>
@@ -236,7 +236,7 @@ public static unsafe class Quantization
     {
         ArgumentNullException.ThrowIfNull(device);
         device.ThrowIfDisposed();
-        var plan = Plan(device.Managed is null ? device.Api : AnyApi(), rows, cols, options ?? new QuantizationOptions(), inputType);
+        var plan = PlanCore(rows, cols, options ?? new QuantizationOptions(), inputType);
         DeviceBuffer<uint>? packed = null;
         DeviceBuffer? zero = null, step = null;
         try
@@ -466,7 +466,7 @@ public static unsafe class Quantization
     /// <summary>fp32(1 / sqrt(projDim)) as the native library computes it.</summary>
     /// <param name="projDim">K.</param>
     /// <returns>The magnitude of R's entries.</returns>
-    public static float ProjectionScale(int projDim) => AnyApi().gk_quant_projection_scale(projDim);
+    public static float ProjectionScale(int projDim) => QuantizationLayout.ProjectionScale(projDim);
 
     /// <summary>p = x R: x [rows, Dim] (leading dimension ldX) to p [rows, ProjDim] (leading dimension ldP).</summary>
     /// <param name="x">The input.</param>
@@ -537,17 +537,11 @@ public static unsafe class Quantization
 
     // ------------------------------------------------------------------ internals ----------
 
-    private static NativeApi AnyApi()
-    {
-        if (NativeApi.TryLoad(DeviceKind.Cuda, out var cuda, out _))
-        {
-            return cuda;
-        }
-
-        return NativeApi.Load(DeviceKind.Emulated);
-    }
-
-    private static QuantizationPlan Plan(NativeApi api, long rows, long cols, QuantizationOptions options, QuantElementType inputType)
+    /// <summary>
+    /// The plan, computed in C# with the validation and messages of the native gk_quant_plan
+    /// (<see cref="QuantizationLayout"/>), so planning needs no native library on any backend.
+    /// </summary>
+    private static QuantizationPlan PlanCore(long rows, long cols, QuantizationOptions options, QuantElementType inputType)
     {
         ArgumentNullException.ThrowIfNull(options);
         if ((uint)inputType > (uint)QuantElementType.BFloat16)
@@ -563,17 +557,10 @@ public static unsafe class Quantization
             throw new ArgumentException($"LevelTable has {table.Length} levels; {options.Bits}-bit codes need {1 << options.Bits}.", nameof(options));
         }
 
-        GkQuantLayout layout;
-        int status;
-        fixed (float* t = table)
+        GkStatus status = QuantizationLayout.TryPlan(desc, table, out GkQuantLayout layout, out string message);
+        if (status != GkStatus.Success)
         {
-            desc.LevelTable = (nint)t;
-            status = api.gk_quant_plan(&desc, &layout);
-        }
-
-        if (status != 0)
-        {
-            api.ThrowStatus(status, "gk_quant_plan");
+            throw new GraphKernelsException(status, message);
         }
 
         return new QuantizationPlan(rows, cols, inputType, options, layout);
@@ -619,6 +606,35 @@ public static unsafe class Quantization
         nint ps = StreamHandle(stream, device);
         nint pi = input.PointerChecked(inName);
         nint po = output.PointerChecked(outName);
+        if (device.Managed is { } managed)
+        {
+            // The checks the native run_projection makes after these, in its order, with its sentences.
+            string op = unproject ? "gk_quant_unproject" : "gk_quant_project";
+            if ((long)projection.Dim * projection.ProjDim > QuantizationLayout.MaxProjectionSignBits)
+            {
+                throw new GraphKernelsException(GkStatus.Unsupported, FormattableString.Invariant(
+                    $"{op}: desc->dim * desc->proj_dim = {projection.Dim} * {projection.ProjDim} exceeds {QuantizationLayout.MaxProjectionSignBits} (the sign bits of R are kept in 32 KB of shared memory)"));
+            }
+
+            if (projection.MaxGrid < 0)
+            {
+                throw new GraphKernelsException(GkStatus.InvalidArgument, FormattableString.Invariant($"{op}: desc->max_grid = {projection.MaxGrid} is negative"));
+            }
+
+            // Separate allocations never overlap on a managed backend (no views or wrapped pointers there).
+            if (rows > 0 && ReferenceEquals(input.MemoryHandle, output.MemoryHandle))
+            {
+                throw new GraphKernelsException(GkStatus.InvalidArgument, $"{op}: {(unproject ? "x_hat" : "p")} overlaps {(unproject ? "p" : "x")}");
+            }
+
+            if (rows > 0)
+            {
+                managed.Projection(unproject, input, ldIn, output, ldOut, rows, projection);
+            }
+
+            return;
+        }
+
         var desc = new GkQuantProjDesc { Rows = rows, Dim = projection.Dim, ProjDim = projection.ProjDim, Seed = projection.Seed, MaxGrid = projection.MaxGrid, Reserved = 0 };
         Lease li = default, lo = default;
         try
