@@ -1,5 +1,6 @@
 // Fused message launcher: validates every argument, picks the fixed-width variant when one exists
-// (feat 16 or 64: the same template with F a compile-time constant) or the generic one, and
+// (feat 16 or 64 for every built-in, also 32, 128 and 256 for copy_u and u_mul_e: the same
+// template with F a compile-time constant) or the generic one, and
 // launches gk::fused_message_kernel (kernels/fused_message.cuh) with a built-in message function
 // on the caller's stream. No allocation, no synchronisation. User-defined message functions go
 // through NVRTC from C# (managed/GraphKernels/FusedMessage.cs); this file is the ahead-of-time
@@ -41,13 +42,49 @@ cudaError_t launch(const FusedArgs& a) {
                      a.ld_src, a.x_dst, a.ld_dst, a.edge, a.ld_edge, a.y, a.ldy, a.rows, a.feat);
 }
 
+// Every built-in has F = 16 and 64; copy_u and u_mul_e (the messages of gk_spmm, whose
+// width-specialised variants the C# MessagePassing.SpMM picks on CUDA through NVRTC) also have
+// F = 32, 128 and 256, so that the emulated device runs each specialised width the JIT compiles.
+template <typename MSG>
+struct FusedAllWidths {
+    static constexpr bool value = false;
+};
+template <>
+struct FusedAllWidths<gk::FusedCopyU> {
+    static constexpr bool value = true;
+};
+template <>
+struct FusedAllWidths<gk::FusedUMulE> {
+    static constexpr bool value = true;
+};
+
+template <typename I, typename MSG, int RED, bool kAll>
+struct WidthDispatch {
+    static cudaError_t run(const FusedArgs& a) {
+        switch (a.feat) {
+            case 16: return launch<I, MSG, RED, 16>(a);
+            case 64: return launch<I, MSG, RED, 64>(a);
+            default: return launch<I, MSG, RED, 0>(a);
+        }
+    }
+};
+template <typename I, typename MSG, int RED>
+struct WidthDispatch<I, MSG, RED, true> {
+    static cudaError_t run(const FusedArgs& a) {
+        switch (a.feat) {
+            case 16: return launch<I, MSG, RED, 16>(a);
+            case 32: return launch<I, MSG, RED, 32>(a);
+            case 64: return launch<I, MSG, RED, 64>(a);
+            case 128: return launch<I, MSG, RED, 128>(a);
+            case 256: return launch<I, MSG, RED, 256>(a);
+            default: return launch<I, MSG, RED, 0>(a);
+        }
+    }
+};
+
 template <typename I, typename MSG, int RED>
 cudaError_t dispatch_width(const FusedArgs& a) {
-    switch (a.feat) {
-        case 16: return launch<I, MSG, RED, 16>(a);
-        case 64: return launch<I, MSG, RED, 64>(a);
-        default: return launch<I, MSG, RED, 0>(a);
-    }
+    return WidthDispatch<I, MSG, RED, FusedAllWidths<MSG>::value>::run(a);
 }
 
 template <typename I, typename MSG>
