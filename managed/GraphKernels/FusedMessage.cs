@@ -419,6 +419,7 @@ public sealed unsafe partial class FusedMessage : IDisposable
 
         _disposed = true;
         _module?.Dispose();
+        _backwardModule?.Dispose();
     }
 
     /// <inheritdoc/>
