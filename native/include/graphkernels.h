@@ -489,8 +489,9 @@ typedef enum gk_fused_builtin {
  *         edge_width >= 1, U_MUL_E_FEAT edge_width >= feat; must be NULL (edge_width 0) otherwise.
  * y:      [num_rows, feat], ldy >= feat, fully overwritten (columns >= feat untouched); must not
  *         overlap any input.
- * Feature widths 16 and 64 run a variant with the width as a compile-time constant (the same
- * template; NVRTC builds 16, 32, 64, 128 and 256 at run time on CUDA).
+ * Feature widths 16 and 64 (copy_u and u_mul_e: also 32, 128, 256) run a variant with the width
+ * as a compile-time constant (the same template; NVRTC builds 16, 32, 64, 128 and 256 at run time
+ * on CUDA, which is what MessagePassing.SpMM picks there).
  * The CSR contents are trusted (run gk_csr_validate once per graph).
  */
 GK_API gk_status gk_fused_message(const gk_csr* csr, int32_t builtin, int32_t reduce, int64_t feat,
