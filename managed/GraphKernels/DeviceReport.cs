@@ -69,6 +69,8 @@ internal static unsafe class DeviceReport
             sb.AppendLine("  " + whyNoNvrtc);
         }
 
+        sb.AppendLine(SpecialisedSpmm.Describe());
+
         string? include = NvrtcCompiler.FindToolkitIncludeDirectory(out string searched);
         sb.AppendLine(include is null
             ? $"CUDA headers: cuda_fp16.h not found (searched {searched})"

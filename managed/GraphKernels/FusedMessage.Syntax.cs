@@ -18,15 +18,31 @@ public sealed class FusedMessageException : Exception
     /// <param name="reason">What is wrong.</param>
     /// <param name="compilerLog">NVRTC's full log when the error came from NVRTC, else empty.</param>
     public FusedMessageException(int line, int column, string reason, string compilerLog = "")
-        : base(column > 0
-            ? $"message expression, line {line}, column {column}: {reason}"
-            : $"message expression, line {line}: {reason}")
+        : this(MessageExpression.MessageSnippet, line, column, reason, compilerLog)
     {
+    }
+
+    /// <summary>Creates the exception for one of the snippets (the message or a derivative).</summary>
+    /// <param name="snippet">Which snippet: "message expression", "derivative Src", "derivative Dst" or "derivative Edge".</param>
+    /// <param name="line">1-based line in that snippet.</param>
+    /// <param name="column">1-based column, or 0 when only the line is known.</param>
+    /// <param name="reason">What is wrong.</param>
+    /// <param name="compilerLog">NVRTC's full log when the error came from NVRTC, else empty.</param>
+    public FusedMessageException(string snippet, int line, int column, string reason, string compilerLog = "")
+        : base(column > 0
+            ? $"{snippet}, line {line}, column {column}: {reason}"
+            : $"{snippet}, line {line}: {reason}")
+    {
+        ArgumentNullException.ThrowIfNull(snippet);
+        Snippet = snippet;
         Line = line;
         Column = column;
         Reason = reason;
         CompilerLog = compilerLog;
     }
+
+    /// <summary>Which snippet the position is in: "message expression" or "derivative Src" / "derivative Dst" / "derivative Edge".</summary>
+    public string Snippet { get; }
 
     /// <summary>1-based line in the user's expression.</summary>
     public int Line { get; }
@@ -39,6 +55,19 @@ public sealed class FusedMessageException : Exception
 
     /// <summary>NVRTC's log when NVRTC rejected the generated kernel; empty for validation errors.</summary>
     public string CompilerLog { get; }
+}
+
+/// <summary>The operand a derivative snippet differentiates by.</summary>
+public enum DerivativeOperand
+{
+    /// <summary>d msg_f / d src[f].</summary>
+    Src,
+
+    /// <summary>d msg_f / d dst[f].</summary>
+    Dst,
+
+    /// <summary>d msg_f / d edge[k] (the snippet may use k, the edge column).</summary>
+    Edge,
 }
 
 /// <summary>Which operands a message expression reads.</summary>
@@ -76,12 +105,95 @@ public static partial class MessageExpression
     /// </summary>
     /// <param name="expression">The user's expression.</param>
     /// <returns>Which operands it reads.</returns>
-    public static MessageOperands Validate(string expression)
+    public static MessageOperands Validate(string expression) => Validate(expression, MessageSnippet, allowK: false);
+
+    /// <summary>
+    /// Checks a derivative snippet for the fused backward with the same rules as a message
+    /// expression; the derivative with respect to the edge (<paramref name="withRespectTo"/> =
+    /// <see cref="DerivativeOperand.Edge"/>) may also use <c>k</c>, the edge column. Errors name the
+    /// snippet ("derivative Edge, line 1, column 5: ...").
+    /// </summary>
+    /// <param name="expression">The derivative expression.</param>
+    /// <param name="withRespectTo">Which operand it differentiates by.</param>
+    /// <returns>Which operands it reads.</returns>
+    public static MessageOperands ValidateDerivative(string expression, DerivativeOperand withRespectTo)
+        => Validate(expression, DerivativeSnippet(withRespectTo), allowK: withRespectTo == DerivativeOperand.Edge);
+
+    /// <summary>"derivative Src", "derivative Dst" or "derivative Edge".</summary>
+    internal static string DerivativeSnippet(DerivativeOperand operand) => "derivative " + operand.ToString();
+
+    /// <summary>The snippet name of the message expression itself.</summary>
+    internal const string MessageSnippet = "message expression";
+
+    /// <summary>
+    /// For a message with a backward: <c>src</c> and <c>dst</c> may only be read as <c>src[f]</c> and
+    /// <c>dst[f]</c>, so that msg_f depends on src[f], dst[f] and the edge row alone and the
+    /// per-feature derivatives are the whole chain rule. Throws at the first other use.
+    /// </summary>
+    /// <param name="expression">The (validated) message expression.</param>
+    public static void RequireElementwise(string expression)
+    {
+        ArgumentNullException.ThrowIfNull(expression);
+        int line = 1, column = 1, i = 0;
+        while (i < expression.Length)
+        {
+            char c = expression[i];
+            if (c == '\n')
+            {
+                line++;
+                column = 1;
+                i++;
+                continue;
+            }
+
+            if (char.IsAsciiLetter(c) || c == '_')
+            {
+                int start = i, startColumn = column;
+                while (i < expression.Length && (char.IsAsciiLetterOrDigit(expression[i]) || expression[i] == '_'))
+                {
+                    i++;
+                }
+
+                column += i - start;
+                string word = expression[start..i];
+                if (word is "src" or "dst")
+                {
+                    // The next non-blank text must be "[", "f", "]" (blanks allowed between).
+                    int j = i;
+                    bool ok = Next(expression, ref j) == '[' && Next(expression, ref j) == 'f'
+                        && (j >= expression.Length || !(char.IsAsciiLetterOrDigit(expression[j]) || expression[j] == '_'))
+                        && Next(expression, ref j) == ']';
+                    if (!ok)
+                    {
+                        throw new FusedMessageException(line, startColumn,
+                            $"with a backward, '{word}' may only be read as {word}[f] (the derivative is taken per feature).");
+                    }
+                }
+
+                continue;
+            }
+
+            i++;
+            column++;
+        }
+
+        static char Next(string text, ref int j)
+        {
+            while (j < text.Length && char.IsWhiteSpace(text[j]))
+            {
+                j++;
+            }
+
+            return j < text.Length ? text[j++] : '\0';
+        }
+    }
+
+    private static MessageOperands Validate(string expression, string snippet, bool allowK)
     {
         ArgumentNullException.ThrowIfNull(expression);
         if (string.IsNullOrWhiteSpace(expression))
         {
-            throw new FusedMessageException(1, 1, "the expression is empty.");
+            throw new FusedMessageException(snippet, 1, 1, "the expression is empty.");
         }
 
         bool src = false, dst = false, edge = false;
@@ -116,12 +228,12 @@ public static partial class MessageExpression
                 string word = expression[start..i];
                 if (word.Contains("__", StringComparison.Ordinal))
                 {
-                    throw new FusedMessageException(line, column, $"'{word}': identifiers containing '__' are reserved.");
+                    throw new FusedMessageException(snippet, line, column, $"'{word}': identifiers containing '__' are reserved.");
                 }
 
                 if (word is "asm")
                 {
-                    throw new FusedMessageException(line, column, "'asm' is not allowed in a message expression.");
+                    throw new FusedMessageException(snippet, line, column, "'asm' is not allowed in a message expression.");
                 }
 
                 switch (word)
@@ -130,10 +242,11 @@ public static partial class MessageExpression
                     case "dst": dst = true; break;
                     case "edge": edge = true; break;
                     case "f": break;
+                    case "k" when allowK: break;
                     default:
                         if (!AllowedFunctions.Contains(word))
                         {
-                            throw new FusedMessageException(line, column,
+                            throw new FusedMessageException(snippet, line, column,
                                 $"unknown identifier '{word}'; use the operands src[f], dst[f], edge[k], f and the math functions ({string.Join(", ", SortedFunctions())}).");
                         }
 
@@ -167,7 +280,7 @@ public static partial class MessageExpression
                 string number = expression[start..i];
                 if (!NumberPattern().IsMatch(number))
                 {
-                    throw new FusedMessageException(line, column, $"'{number}' is not a number literal.");
+                    throw new FusedMessageException(snippet, line, column, $"'{number}' is not a number literal.");
                 }
 
                 column += i - start;
@@ -176,7 +289,7 @@ public static partial class MessageExpression
 
             if (c == '/' && i + 1 < expression.Length && expression[i + 1] is '/' or '*')
             {
-                throw new FusedMessageException(line, column, "comments are not allowed in a message expression.");
+                throw new FusedMessageException(snippet, line, column, "comments are not allowed in a message expression.");
             }
 
             if (c is '(' or '[')
@@ -188,7 +301,7 @@ public static partial class MessageExpression
                 char open = c == ')' ? '(' : '[';
                 if (brackets.Count == 0 || brackets.Peek().Open != open)
                 {
-                    throw new FusedMessageException(line, column, $"'{c}' does not close an open '{open}'.");
+                    throw new FusedMessageException(snippet, line, column, $"'{c}' does not close an open '{open}'.");
                 }
 
                 brackets.Pop();
@@ -204,7 +317,7 @@ public static partial class MessageExpression
                     '\\' => " (no line continuations or escapes)",
                     _ => string.Empty,
                 };
-                throw new FusedMessageException(line, column, $"character {shown} is not allowed{why}.");
+                throw new FusedMessageException(snippet, line, column, $"character {shown} is not allowed{why}.");
             }
 
             i++;
@@ -214,7 +327,7 @@ public static partial class MessageExpression
         if (brackets.Count > 0)
         {
             var (open, l, col) = brackets.Peek();
-            throw new FusedMessageException(l, col, $"'{open}' is never closed.");
+            throw new FusedMessageException(snippet, l, col, $"'{open}' is never closed.");
         }
 
         return new MessageOperands(src, dst, edge);

@@ -36,7 +36,8 @@ public enum FusedBuiltin
 /// the result is deterministic. On a CUDA device the kernel is generated and compiled with NVRTC
 /// (<see cref="JitCompiler"/>, cached on disk), with feature widths 16, 32, 64, 128 and 256 as
 /// compile-time constants; on the emulated device only the built-ins run (ahead-of-time
-/// instantiations, gk_fused_message). No backward: see docs/jit.md.
+/// instantiations, gk_fused_message). Sum and mean have a fused backward (<see cref="Backward"/>)
+/// from the built-ins' derivatives or the user's (<see cref="MessageDerivatives"/>); see docs/jit.md.
 /// </summary>
 public sealed unsafe partial class FusedMessage : IDisposable
 {
@@ -419,6 +420,7 @@ public sealed unsafe partial class FusedMessage : IDisposable
 
         _disposed = true;
         _module?.Dispose();
+        _backwardModule?.Dispose();
     }
 
     /// <inheritdoc/>

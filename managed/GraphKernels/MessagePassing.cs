@@ -172,6 +172,15 @@ public static unsafe partial class MessagePassing
             leases.Add(pw != 0 ? edgeWeight : null);
             leases.Add(pa != 0 ? argOut : null);
             device.EnsureContext();
+
+            // On CUDA, F in {16, 32, 64, 128, 256} runs the NVRTC-specialised kernel when it can be had
+            // (MessagePassing.Specialised.cs, docs/jit.md); otherwise, and on any failure, gk_spmm below.
+            if (device.Kind == DeviceKind.Cuda && SpecialisedSpmm.TryRun(device, csr, message, reduce, features, px, ldx, x.SizeInBytes,
+                    pw, pw != 0 ? edgeWeight!.SizeInBytes : 0, py, ldy, y.SizeInBytes, pa != 0, ps))
+            {
+                return;
+            }
+
             int status = device.Api.gk_spmm(&csr, (int)message, (int)reduce, NativeApi.DtypeF32, features,
                 (void*)px, ldx, (void*)pw, (void*)py, ldy, (void*)pa, ldArg, (void*)ps);
             if (status != 0)

@@ -489,14 +489,33 @@ typedef enum gk_fused_builtin {
  *         edge_width >= 1, U_MUL_E_FEAT edge_width >= feat; must be NULL (edge_width 0) otherwise.
  * y:      [num_rows, feat], ldy >= feat, fully overwritten (columns >= feat untouched); must not
  *         overlap any input.
- * Feature widths 16 and 64 run a variant with the width as a compile-time constant (the same
- * template; NVRTC builds 16, 32, 64, 128 and 256 at run time on CUDA).
+ * Feature widths 16 and 64 (copy_u and u_mul_e: also 32, 128, 256) run a variant with the width
+ * as a compile-time constant (the same template; NVRTC builds 16, 32, 64, 128 and 256 at run time
+ * on CUDA, which is what MessagePassing.SpMM picks there).
  * The CSR contents are trusted (run gk_csr_validate once per graph).
  */
 GK_API gk_status gk_fused_message(const gk_csr* csr, int32_t builtin, int32_t reduce, int64_t feat,
                                   const void* x_src, int64_t ld_src, const void* x_dst,
                                   int64_t ld_dst, const void* edge, int64_t edge_width,
                                   int64_t ld_edge, void* y, int64_t ldy, void* stream);
+/**
+ * Backward of gk_fused_message for reduce = sum (0) or mean (1) (kernels/fused_message_backward.cuh),
+ * given grad_y = dL/dy [num_rows, feat] (ld_gy):
+ *   grad_src  [num_cols, feat] (ld_gs)        = sum over out-edges of d msg / d src[f] * g
+ *   grad_dst  [num_rows, feat] (ld_gd)        = sum over the row's edges of d msg / d dst[f] * g
+ *   grad_edge [nnz, edge_width] (ld_ge)       = sum over f of d msg_f / d edge[k] * g[v, f]
+ * with g = grad_y (sum) or grad_y / deg(v) (mean). Each output is optional (NULL to skip; at
+ * least one), fully overwritten (zero-degree nodes get 0) and must not overlap an input or another
+ * output. grad_src needs plan (gk_plan_build of this csr: the transpose, no atomics); plan may be
+ * NULL otherwise. grad_dst only for U_ADD_V, grad_edge only for U_MUL_E / U_MUL_E_FEAT. Operands
+ * as for gk_fused_message. Deterministic: every output element has one owner folding in a fixed
+ * order (grad_src in transpose order = ascending CSR position). Stream-ordered, no allocation.
+ */
+GK_API gk_status gk_fused_message_backward(
+    const gk_csr* csr, const gk_plan* plan, int32_t builtin, int32_t reduce, int64_t feat,
+    const void* x_src, int64_t ld_src, const void* x_dst, int64_t ld_dst, const void* edge,
+    int64_t edge_width, int64_t ld_edge, const void* grad_y, int64_t ld_gy, void* grad_src,
+    int64_t ld_gs, void* grad_dst, int64_t ld_gd, void* grad_edge, int64_t ld_ge, void* stream);
 /* (end of fused message section) */
 
 /* ---------------------------------------------------------------- neighbour list ----------- */

@@ -182,39 +182,3 @@ public sealed class FusedMessageEmulatedTests
         Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes allocated by 50 FusedMessage.Run calls");
     }
 }
-
-/// <summary>
-/// The width-specialised SpMM path on the emulated device: F = 16 and 64 run the fused template with
-/// F a template constant, and must equal the independent generic SpMM kernel (kernels/spmm.cuh)
-/// bitwise: both fold each element's messages in CSR order in fp32 (the host compiler contracts no
-/// multiply-add across statements here).
-/// </summary>
-[TestFixture]
-[Category("Jit")]
-public sealed class FusedSpmmEmulatedTests
-{
-    [Test]
-    public void SpecialisedWidthsEqualTheGenericSpmmBitwise([Values(Message.CopyU, Message.UMulE)] Message message, [Values(Reduce.Sum, Reduce.Mean, Reduce.Max, Reduce.Min)] Reduce reduce, [Values] IndexType index,
-        [Values(16, 64, 20)] int features)
-    {
-        using var device = GraphDevice.Emulated();
-        var g = GraphGenerators.WithEmptyRows(90, 60, 0.15, 12, (ulong)features);
-        var rng = new SplitMix64(77);
-        float[] x = Enumerable.Range(0, (int)(g.NumCols * features)).Select(_ => rng.NextFloat(-2f, 2f)).ToArray();
-        float[] w = Enumerable.Range(0, (int)g.Nnz).Select(_ => rng.NextFloat(-1f, 1f)).ToArray();
-        using CsrGraph graph = index == IndexType.Int32
-            ? CsrGraph.Upload(device, g.RowPtr32(), g.ColIdx32(), g.NumCols)
-            : CsrGraph.Upload(device, g.RowPtr, g.ColIdx, g.NumCols);
-        using var dx = device.Upload<float>(x);
-        using var dw = message == Message.UMulE ? device.Upload<float>(w) : null;
-        using var yFused = device.Allocate<float>(g.NumRows * features);
-        using var ySpmm = device.Allocate<float>(g.NumRows * features);
-        yFused.Fill(float.NaN);
-        ySpmm.Fill(float.NaN);
-
-        bool specialised = FusedMessage.SpMM(graph, message, reduce, features, dx, yFused, dw);
-        GraphKernels.MessagePassing.SpMM(graph, message, reduce, features, dx, ySpmm, dw);
-        Assert.That(specialised, Is.EqualTo(features is 16 or 64), "the fused kernel runs exactly for the ahead-of-time widths");
-        Assert.That(yFused.ToArray().Select(BitConverter.SingleToInt32Bits), Is.EqualTo(ySpmm.ToArray().Select(BitConverter.SingleToInt32Bits)));
-    }
-}

@@ -92,6 +92,32 @@ public sealed class NvrtcKernelTests
 
             string c = $"gk::csr_validate_kernel<{index}>";
             if (!expressions.Contains(Normalize(c))) missing.Add(c);
+
+            // native/src/fused_message.cu: forward I x builtin x RED x F (every built-in 0/16/64, copy_u and
+            // u_mul_e also 32/128/256: the widths MessagePassing.SpMM specialises on CUDA); backward I x
+            // derivative struct x sum/mean x three kernels.
+            string[] builtins = ["FusedCopyU", "FusedUMulE", "FusedUAddV", "FusedUMulEFeat"];
+            foreach (string b in builtins)
+            {
+                int[] widths = b is "FusedCopyU" or "FusedUMulE" ? [0, 16, 32, 64, 128, 256] : [0, 16, 64];
+                foreach (int red in new[] { 0, 1, 2, 3 })
+                {
+                    foreach (int w in widths)
+                    {
+                        string e = $"gk::fused_message_kernel<{index}, gk::{b}, {red}, {w}>";
+                        if (!expressions.Contains(Normalize(e))) missing.Add(e);
+                    }
+                }
+
+                foreach (int red in new[] { 0, 1 })
+                {
+                    foreach (string k in new[] { "grad_src", "grad_dst", "grad_edge" })
+                    {
+                        string e = $"gk::fused_message_{k}_kernel<{index}, gk::{b}Grad, {red}>";
+                        if (!expressions.Contains(Normalize(e))) missing.Add(e);
+                    }
+                }
+            }
         }
 
         Assert.That(missing, Is.Empty, "instantiations launched by native/src but absent from the manifest");
