@@ -291,6 +291,12 @@ public static unsafe partial class MessagePassing
 
         CheckDeviceOpt(workspace, device, nameof(workspace));
         nint ps = StreamHandle(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.SpMMEx(graph, desc, x, edge, y, argOut, plan, workspace);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -343,6 +349,11 @@ public static unsafe partial class MessagePassing
             pp = &p;
         }
 
+        if (graph.Device.Managed is { } managed)
+        {
+            return managed.SpMMWorkspaceBytes(graph, desc, plan);
+        }
+
         nuint bytes;
         int status = graph.Device.Api.gk_spmm_ex_workspace_size(&csr, &desc, pp, &bytes);
         if (status != 0)
@@ -363,6 +374,11 @@ public static unsafe partial class MessagePassing
         ArgumentNullException.ThrowIfNull(graph);
         GkCsr csr = graph.ToNative(nameof(graph));
         GkSpmmDesc desc = Describe(options, features, NativeApi.DtypeF32);
+        if (graph.Device.Managed is { } managed)
+        {
+            return managed.SpMMBackwardWorkspaceBytes(graph, desc);
+        }
+
         nuint bytes;
         int status = graph.Device.Api.gk_spmm_backward_workspace_size(&csr, &desc, &bytes);
         if (status != 0)
@@ -432,6 +448,12 @@ public static unsafe partial class MessagePassing
 
         CheckDeviceOpt(workspace, device, nameof(workspace));
         nint ps = StreamHandle(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.SpMMBackward(graph, plan, desc, x, edge, arg, gradY, ldGradY, gradX, ldGradX, gradEdge, ldGradEdge, workspace);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -512,6 +534,12 @@ public static unsafe partial class MessagePassing
         CheckValues(variance, reference, device, graph.NumRows, ldy, features, nameof(variance), "NumRows");
         CheckValues(std, reference, device, graph.NumRows, ldy, features, nameof(std), "NumRows");
         nint ps = StreamHandle(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.SpMMMulti(graph, desc, x, edge, sum, mean, min, max, variance, std);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
