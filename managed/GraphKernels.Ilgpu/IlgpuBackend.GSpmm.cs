@@ -714,9 +714,10 @@ internal sealed partial class IlgpuBackend
     /// <summary>A value view of <paramref name="b"/> (or of <paramref name="fallback"/> when b is null: never read).</summary>
     private static TV Val<TV>(DeviceBuffer? b, DeviceBuffer fallback)
         where TV : struct, IValueView
-        => ValueViews.Make<TV>(View<byte>(b ?? fallback));
+        => ValueViews.Make<TV>(Bytes(b ?? fallback));
 
-    private static ArrayView<byte> Bytes(DeviceBuffer b) => View<byte>(b.MemoryHandle.ManagedAllocation!);
+    /// <summary>The buffer's bytes (its SizeInBytes, whatever its element type).</summary>
+    private static ArrayView<byte> Bytes(DeviceBuffer b) => View<byte>(b.MemoryHandle.ManagedAllocation!).SubView(0, b.SizeInBytes);
 
     private struct ExOp(IlgpuBackend owner, CsrGraph g, GSpmmParams a, DeviceBuffer? x, DeviceBuffer? e, DeviceBuffer y, DeviceBuffer? arg,
         GraphPlan? plan, DeviceBuffer? ws) : ITypedOp
