@@ -1,0 +1,150 @@
+using GraphKernels.Ilgpu;
+using GraphKernels.Tests.Spmm;
+
+namespace GraphKernels.Tests.IlgpuBackend;
+
+/// <summary>
+/// The graph plan, the generalized SpMM (plain and chunked), its backward and the multi-reducer SpMM on ILGPU's
+/// CPU accelerator against the emulated CUDA library, bit for bit. Equal by design, not by tolerance:
+///  - plan: integers only; the counts are exact whatever the order of the atomics, the scans are exact, and
+///    the per-source sort by CSR position makes the transpose's order unique, so every buffer is identical.
+///  - forward (every message, edge shape, reducer, value type): each output element has one owner that folds
+///    the row's messages in CSR order in fp32 with the same operations as the CUDA lane (the same message
+///    formula, the same max/min/NaN rule, one division for mean) and rounds once with the same
+///    round-to-nearest-even conversion; neither side contracts to FMA (RyuJIT does not; the emulated library
+///    is built for baseline x86-64, which has none) and neither uses atomics.
+///  - chunked: the same per-item partials at the same workspace layout, combined per row in item order.
+///  - backward: dX per source in ascending CSR position over the same transpose, dE per edge in feature order,
+///    the mul reducer's prefix/suffix products in the same order.
+///  - multi: the same single pass (sum, min, max and Welford's n, mean, M2 in the same order; sqrt is
+///    correctly rounded on both).
+/// The oracle checks of these ops run in GSpmmTests, GSpmmMultiTests and GraphPlanTests (Ilgpu fixtures);
+/// here only equality is asserted.
+/// </summary>
+[TestFixture]
+[Category("Ilgpu")]
+[Category("MessagePassing")]
+public sealed class IlgpuGSpmmCrossBackendTests
+{
+    private GraphDevice? ilgpu;
+    private GraphDevice? emulated;
+
+    [OneTimeSetUp]
+    public void Open()
+    {
+        ilgpu = GraphDevice.Ilgpu(IlgpuAccelerator.Cpu);
+        emulated = GraphDevice.Emulated();
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        ilgpu?.Dispose();
+        emulated?.Dispose();
+    }
+
+    /// <summary>Every eighth case of GSpmmTests (each reducer, message, edge shape, value type and index type occurs).</summary>
+    public static IEnumerable<TestCaseData> Cases() =>
+        GSpmmTests.Cases().Where((_, i) => i % 8 == 0);
+
+    [TestCaseSource(nameof(Cases))]
+    public void ForwardAndBackwardAreBitwiseEqualToTheEmulatedCudaKernels(GSpmmCase c)
+    {
+        using var a = new GSpmmRun(emulated!, c);
+        using var b = new GSpmmRun(ilgpu!, c);
+        var (ya, arga) = a.Forward();
+        var (yb, argb) = b.Forward();
+        Assert.That(GSpmmHarness.Bits(yb), Is.EqualTo(GSpmmHarness.Bits(ya)), $"{c}: y");
+        if (arga is not null)
+        {
+            Assert.That(GSpmmHarness.Bits(argb!), Is.EqualTo(GSpmmHarness.Bits(arga)), $"{c}: arg");
+        }
+
+        var (dxa, dea) = a.Backward(arga);
+        var (dxb, deb) = b.Backward(argb);
+        if (dxa is not null)
+        {
+            Assert.That(GSpmmHarness.Bits(dxb!), Is.EqualTo(GSpmmHarness.Bits(dxa)), $"{c}: dX");
+        }
+
+        if (dea is not null)
+        {
+            Assert.That(GSpmmHarness.Bits(deb!), Is.EqualTo(GSpmmHarness.Bits(dea)), $"{c}: dE");
+        }
+    }
+
+    /// <summary>The chunked path (hub rows cut into items, fixed second pass), every reducer, with EmptyInfinity/Accumulate.</summary>
+    [TestCase(Reduce.Sum, 64, IndexType.Int32, ValType.F32, SpMMFlags.Chunked)]
+    [TestCase(Reduce.Mean, 16, IndexType.Int64, ValType.BF16, SpMMFlags.Chunked | SpMMFlags.Accumulate)]
+    [TestCase(Reduce.Max, 7, IndexType.Int32, ValType.F16, SpMMFlags.Chunked | SpMMFlags.EmptyInfinity)]
+    [TestCase(Reduce.Min, 100, IndexType.Int64, ValType.F32, SpMMFlags.Chunked)]
+    [TestCase(Reduce.Mul, 3, IndexType.Int32, ValType.F32, SpMMFlags.Chunked)]
+    public void ChunkedIsBitwiseEqualToTheEmulatedCudaKernels(Reduce r, long chunk, IndexType index, ValType t, SpMMFlags flags)
+    {
+        string graph = r == Reduce.Mul ? "molecules" : "powerlaw-big";
+        var c = new GSpmmCase(graph, index, Message.UMulE, EdgeOperand.Full, 0, r, 5, t, 71);
+        using var a = new GSpmmRun(emulated!, c, flags, chunk);
+        using var b = new GSpmmRun(ilgpu!, c, flags, chunk);
+        var (ya, arga) = a.Forward();
+        var (yb, argb) = b.Forward();
+        Assert.That(GSpmmHarness.Bits(yb), Is.EqualTo(GSpmmHarness.Bits(ya)), $"{c}: y");
+        if (arga is not null)
+        {
+            Assert.That(GSpmmHarness.Bits(argb!), Is.EqualTo(GSpmmHarness.Bits(arga)), $"{c}: arg");
+        }
+    }
+
+    [TestCase("molecules", IndexType.Int32, Message.UMulE, EdgeOperand.Full, ValType.F32)]
+    [TestCase("powerlaw", IndexType.Int64, Message.UDivE, EdgeOperand.PerHead, ValType.F16)]
+    [TestCase("emptyrows", IndexType.Int32, Message.CopyU, EdgeOperand.None, ValType.BF16)]
+    [TestCase("hugerow", IndexType.Int64, Message.CopyE, EdgeOperand.Scalar, ValType.F32)]
+    public void MultiIsBitwiseEqualToTheEmulatedCudaKernel(string graph, IndexType index, Message m, EdgeOperand mode, ValType t)
+    {
+        var c = new GSpmmCase(graph, index, m, mode, mode == EdgeOperand.PerHead ? 2 : 0, Reduce.Sum, 6, t, 72);
+        long[][] Run(GraphDevice d)
+        {
+            using var run = new GSpmmRun(d, c);
+            var outs = Enumerable.Range(0, 6).Select(_ => run.NewValues(run.Host.NumRows * c.Features)).ToArray();
+            MessagePassing.SpMMMulti(run.Graph, run.Options, c.Features, m == Message.CopyE ? null : run.XBuf, run.EBuf,
+                outs[0], outs[1], outs[2], outs[3], outs[4], outs[5]);
+            return outs.Select(GSpmmHarness.Bits).ToArray();
+        }
+
+        long[][] want = Run(emulated!), got = Run(ilgpu!);
+        string[] names = { "sum", "mean", "min", "max", "var", "std" };
+        for (int k = 0; k < 6; k++)
+        {
+            Assert.That(got[k], Is.EqualTo(want[k]), $"{c}: {names[k]}");
+        }
+    }
+
+    [TestCase("powerlaw-big", IndexType.Int32, 16)]
+    [TestCase("hub", IndexType.Int64, 0)]
+    [TestCase("emptyrows", IndexType.Int32, 1)]
+    [TestCase("norows", IndexType.Int64, 7)]
+    [TestCase("noedges", IndexType.Int32, 3)]
+    public void PlanBuffersAreBitwiseEqualToTheEmulatedBuild(string name, IndexType index, long chunk)
+    {
+        long[][] Build(GraphDevice d)
+        {
+            var g = GSpmmHarness.Graph(name);
+            using var graph = GSpmmHarness.UploadGraph(d, g, index);
+            using var plan = GraphPlan.Build(graph, chunk);
+            // The written elements only (a buffer of 0 elements is allocated with 1, never written).
+            long[] Head(DeviceBuffer b, long n) => GSpmmHarness.Bits(b).Take((int)n).ToArray();
+            return new[]
+            {
+                Head(plan.Transpose.RowPtr, g.NumCols + 1), Head(plan.Transpose.ColIdx, g.Nnz), Head(plan.TransposePermutation, g.Nnz),
+                Head(plan.InDegree, g.NumRows), Head(plan.OutDegree, g.NumCols), plan.RowItemPtr.ToArray(), Head(plan.ItemRow, plan.MaxItems),
+                new[] { plan.Chunk, plan.MaxItems },
+            };
+        }
+
+        long[][] want = Build(emulated!), got = Build(ilgpu!);
+        string[] names = { "t_row_ptr", "t_col_idx", "perm", "in_degree", "out_degree", "row_item_ptr", "item_row", "chunk/max_items" };
+        for (int k = 0; k < want.Length; k++)
+        {
+            Assert.That(got[k], Is.EqualTo(want[k]), $"{name}: {names[k]}");
+        }
+    }
+}
