@@ -43,9 +43,9 @@ public sealed class IlgpuGSpmmCrossBackendTests
         emulated?.Dispose();
     }
 
-    /// <summary>Every eighth case of GSpmmTests (each reducer, message, edge shape, value type and index type occurs).</summary>
+    /// <summary>Every seventh case of GSpmmTests (11 cases: each reducer, every message but copy_u (it is in the multi and chunked cases), each edge shape, value type and index type occurs).</summary>
     public static IEnumerable<TestCaseData> Cases() =>
-        GSpmmTests.Cases().Where((_, i) => i % 8 == 0);
+        GSpmmTests.Cases().Where((_, i) => i % 7 == 3);
 
     [TestCaseSource(nameof(Cases))]
     public void ForwardAndBackwardAreBitwiseEqualToTheEmulatedCudaKernels(GSpmmCase c)
