@@ -64,6 +64,11 @@ public sealed partial class FusedMessage
             return null;   // MessagePassing.SpMM reports the bad value
         }
 
+        if (device.Managed is not null)
+        {
+            return null;   // no fused kernels on a managed backend (ILGPU): MessagePassing.SpMM runs there
+        }
+
         bool cuda = device.Kind == DeviceKind.Cuda;
         if (Array.IndexOf(cuda ? Widths : AotWidths, (int)Math.Min(features, int.MaxValue)) < 0)
         {

@@ -138,6 +138,16 @@ public sealed unsafe partial class FusedMessage : IDisposable
         device.ThrowIfDisposed();
         MessageOperands operands = MessageExpression.Validate(messageExpression);
         FusedBuiltin? builtin = TryGetBuiltin(messageExpression, out var b) ? b : null;
+        if (device.Managed is { } managed)
+        {
+            // A managed backend (ILGPU) has no fused kernels: user expressions are CUDA C for NVRTC, and the
+            // built-ins are not ported (MessagePassing.SpMM with SpMMOptions computes the same messages there).
+            throw builtin is null
+                ? new NotSupportedException(
+                    $"FusedMessage.Create: a user-defined message expression is CUDA C compiled by NVRTC and cannot run on the {managed.Name} backend; use a CUDA device (or MessagePassing.SpMM with SpMMOptions, which runs on ILGPU, for the messages it has).")
+                : ManagedBackends.NotSupported($"FusedMessage.Create (built-in {builtin.Value})", managed.Name);
+        }
+
         if (device.Kind != DeviceKind.Cuda)
         {
             if (builtin is null)

@@ -147,4 +147,34 @@ public sealed class IlgpuGSpmmCrossBackendTests
             Assert.That(got[k], Is.EqualTo(want[k]), $"{name}: {names[k]}");
         }
     }
+
+    /// <summary>A user-written fused message is CUDA C for NVRTC: ILGPU refuses it naming the op and the backend.</summary>
+    [Test]
+    public void FusedMessageUserExpressionIsRefusedNamingOpAndBackend()
+    {
+        var ex = Assert.Throws<NotSupportedException>(() => FusedMessage.Create(ilgpu!, "src[f] * edge[0] + dst[f]", Reduce.Sum));
+        Assert.That(ex!.Message, Does.Contain("FusedMessage.Create").And.Contain("ILGPU").And.Contain("NVRTC"));
+        var builtin = Assert.Throws<NotSupportedException>(() => FusedMessage.Create(ilgpu!, FusedBuiltin.UMulE, Reduce.Max));
+        Assert.That(builtin!.Message, Does.Contain("FusedMessage.Create (built-in UMulE)").And.Contain("ILGPU"));
+        // An invalid expression is still reported as such (validation comes first, as on every device).
+        Assert.Throws<FusedMessageException>(() => FusedMessage.Create(ilgpu!, "src[f] * weight", Reduce.Sum));
+    }
+
+    /// <summary>FusedMessage.SpMM on ILGPU falls back to MessagePassing.SpMM (returns false) with the same bits as the emulated fused kernel.</summary>
+    [TestCase(Message.UMulE, Reduce.Max, 16)]
+    [TestCase(Message.CopyU, Reduce.Mean, 64)]
+    public void FusedSpmmFallsBackToSpmmOnIlgpu(Message m, Reduce r, int f)
+    {
+        var c = new GSpmmCase("powerlaw", IndexType.Int32, m, m == Message.UMulE ? EdgeOperand.Scalar : EdgeOperand.None, 0, r, f, ValType.F32, 73);
+        long[] Run(GraphDevice d, bool expectFused)
+        {
+            using var run = new GSpmmRun(d, c);
+            var y = (DeviceBuffer<float>)run.NewValues(run.Host.NumRows * f);
+            bool fused = FusedMessage.SpMM(run.Graph, m, r, f, (DeviceBuffer<float>)run.XBuf, y, run.EBuf as DeviceBuffer<float>);
+            Assert.That(fused, Is.EqualTo(expectFused), $"{d.Kind}: fused kernel ran");
+            return GSpmmHarness.Bits(y);
+        }
+
+        Assert.That(Run(ilgpu!, false), Is.EqualTo(Run(emulated!, true)));
+    }
 }
