@@ -25,6 +25,7 @@ namespace GraphKernels.Tests.Spmm;
 /// </summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("MessagePassing")]
 public sealed class GnnLayerTests
 {
@@ -53,8 +54,25 @@ public sealed class GnnLayerTests
 
     public static IEnumerable<string> Models() => new[] { "gcn2", "sage-mean", "gat-2head", "schnet-cfconv" };
 
+    /// <remarks>
+    /// On ILGPU the GCN, SAGE and SchNet layers (graph plan, g-SpMM and its backward) run in full. The GAT layer also
+    /// needs SDDMM and edge softmax: where ILGPU does not implement them yet, the test checks that the refusal is a
+    /// NotSupportedException naming the op and the backend; once they are ported it runs in full like the others.
+    /// </remarks>
     [TestCaseSource(nameof(Models))]
     public void GradientsMatchFiniteDifferences(string model)
+    {
+        try
+        {
+            CheckModel(model);
+        }
+        catch (NotSupportedException ex) when (kind == DeviceKind.Ilgpu && model == "gat-2head")
+        {
+            Assert.That(ex.Message, Does.Contain("MessagePassing.").And.Contain("ILGPU"), "the refusal names the op and the backend");
+        }
+    }
+
+    private void CheckModel(string model)
     {
         using IModel m = model switch
         {
