@@ -199,7 +199,67 @@ internal sealed class GSpmmKernels
             (int)p.Stride, p, rp, ci, arg, x, e, gy, ge, dm);
     }
 
+    /// <summary>gk_fused_message built-ins (fp32): p.Message = builtin, p.Ldx = ld_src, p.LdOut = ld_dst, p.Lde = ld_edge.</summary>
+    public void Fused<TI>(GSpmmParams p, TI rp, TI ci, ArrayView<float> src, ArrayView<float> dst, ArrayView<float> edge, ArrayView<float> y)
+        where TI : struct, IIndexView
+    {
+        p.Stride = Launch.Threads(p.Rows * p.Feat, Cap);
+        Get<Action<Index1D, GSpmmParams, TI, TI, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>, TI, float>("fused",
+            a => a.LoadAutoGroupedStreamKernel<Index1D, GSpmmParams, TI, TI, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(FusedKernel))(
+            (int)p.Stride, p, rp, ci, src, dst, edge, y);
+    }
+
     // ------------------------------------------------------------------ device code ----------
+
+    /// <summary>
+    /// kernels/fused_message.cuh per output element: the built-in message (0 src[f], 1 src[f]·edge[0],
+    /// 2 src[f] + dst[f], 3 src[f]·edge[f]) folded in CSR order from 0 (max/min: the first edge replaces it,
+    /// then the first-extreme/NaN rule); mean divides once; empty rows give 0 for every reducer.
+    /// </summary>
+    private static void FusedKernel<TI>(Index1D index, GSpmmParams p, TI rp, TI ci, ArrayView<float> src, ArrayView<float> dst,
+        ArrayView<float> edge, ArrayView<float> y)
+        where TI : struct, IIndexView
+    {
+        long total = p.Rows * p.Feat;
+        bool extreme = p.Reduce == Max || p.Reduce == Min;
+        for (long t = index; t < total; t += p.Stride)
+        {
+            long row = t / p.Feat;
+            long f = t - (row * p.Feat);
+            long start = rp.Get(row);
+            long end = rp.Get(row + 1);
+            float acc = 0.0f;
+            for (long e = start; e < end; e++)
+            {
+                float s = src[(ci.Get(e) * p.Ldx) + f];
+                float m = p.Message == 1 ? s * edge[e * p.Lde]
+                    : p.Message == 2 ? s + dst[(row * p.LdOut) + f]
+                    : p.Message == 3 ? s * edge[(e * p.Lde) + f]
+                    : s;
+                if (!extreme)
+                {
+                    acc += m;
+                }
+                else
+                {
+                    bool better = p.Reduce == Max ? m > acc : m < acc;
+                    if (e == start || (!float.IsNaN(acc) && (float.IsNaN(m) || better)))
+                    {
+                        acc = m;
+                    }
+                }
+            }
+
+            long deg = end - start;
+            float r = acc;
+            if (p.Reduce == Mean)
+            {
+                r = deg > 0 ? r / (float)deg : 0.0f;
+            }
+
+            y[(row * p.Ldy) + f] = r;
+        }
+    }
 
     private static float Edge<TV>(TV e, GSpmmParams p, long pos, long f)
         where TV : struct, IValueView

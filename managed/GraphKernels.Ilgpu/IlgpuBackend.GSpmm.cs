@@ -663,6 +663,128 @@ internal sealed partial class IlgpuBackend
         }
     }
 
+    // ------------------------------------------------------------------ fused built-ins ----------
+
+    public void FusedMessage(CsrGraph graph, FusedBuiltin builtin, Reduce reduce, long features, DeviceBuffer<float>? xSrc,
+        DeviceBuffer<float>? xDst, DeviceBuffer<float>? edge, long edgeWidth, DeviceBuffer<float> y)
+    {
+        // gk_fused_message's checks in its order (FusedMessage.Run passes ld = the width for every operand).
+        const string op = "gk_fused_message";
+        int b = (int)builtin, red = (int)reduce;
+        long feat = features, ldSrc = features, ldDst = features, ldEdge = edgeWidth, ldy = features;
+        if (b < 0 || b > 3)
+        {
+            throw Fail($"{op}: builtin = {b} is not a gk_fused_builtin (0 = copy_u, 1 = u_mul_e, 2 = u_add_v, 3 = u_mul_e_feat)");
+        }
+
+        if (red < 0 || red > 3)
+        {
+            throw Fail($"{op}: reduce = {red} is not a gk_reduce (0 = sum, 1 = mean, 2 = max, 3 = min)");
+        }
+
+        if (feat < 1)
+        {
+            throw Fail($"{op}: feat = {feat}, must be >= 1");
+        }
+
+        long rows = graph.NumRows, cols = graph.NumCols, nnz = graph.Nnz;
+        bool usesDst = b == 2;
+        bool usesEdge = b is 1 or 3;
+        long edgeNeed = b == 1 ? 1 : b == 3 ? feat : 0;
+        CheckMatrix(op, "x_src", "ld_src", xSrc, nnz > 0 ? cols : 0, feat, ldSrc, 4);
+        if (usesDst)
+        {
+            CheckMatrix(op, "x_dst", "ld_dst", xDst, nnz > 0 ? rows : 0, feat, ldDst, 4);
+        }
+        else if (xDst is not null)
+        {
+            throw Fail($"{op}: x_dst must be NULL for builtin = {b} (only u_add_v reads it)");
+        }
+
+        if (usesEdge)
+        {
+            if (edgeWidth < edgeNeed)
+            {
+                throw Fail($"{op}: edge_width = {edgeWidth}, builtin = {b} needs at least {edgeNeed}");
+            }
+
+            if (ldEdge < edgeWidth)
+            {
+                throw Fail($"{op}: ld_edge = {ldEdge} is less than edge_width = {edgeWidth}");
+            }
+
+            CheckMatrix(op, "edge", "ld_edge", edge, nnz, edgeWidth, ldEdge, 4);
+        }
+        else if (edge is not null || edgeWidth != 0)
+        {
+            throw Fail($"{op}: edge must be NULL and edge_width 0 for builtin = {b} (it reads no edge data); edge_width = {edgeWidth}");
+        }
+
+        CheckMatrix(op, "y", "ldy", y, rows, feat, ldy, 4);
+        long isz = IndexSize(graph);
+        Extent yExt = Ext("y", y, MatrixBytes(rows, feat, ldy, 4));
+        ReadOnlySpan<Extent> ins =
+        [
+            Ext("x_src", xSrc, MatrixBytes(nnz > 0 ? cols : 0, feat, ldSrc, 4)),
+            Ext("x_dst", xDst, usesDst ? MatrixBytes(nnz > 0 ? rows : 0, feat, ldDst, 4) : 0),
+            Ext("edge", edge, usesEdge ? MatrixBytes(nnz, edgeWidth, ldEdge, 4) : 0),
+            Ext("csr->row_ptr", graph.RowPtr, (rows + 1) * isz),
+            Ext("csr->col_idx", graph.ColIdx, nnz * isz),
+        ];
+        foreach (Extent input in ins)
+        {
+            if (Overlaps(yExt, input))
+            {
+                throw Fail($"{op}: y overlaps {input.Name}; in-place fused message passing is not supported");
+            }
+        }
+
+        if (rows == 0)
+        {
+            return;
+        }
+
+        var a = new GSpmmParams
+        {
+            Rows = rows,
+            Cols = cols,
+            Nnz = nnz,
+            Feat = feat,
+            Ldx = ldSrc,
+            LdOut = ldDst,
+            Lde = ldEdge,
+            Ldy = ldy,
+            Message = b,
+            Reduce = red,
+        };
+        var leases = default(BufferLeases);
+        try
+        {
+            leases.Add(graph.RowPtr);
+            leases.Add(graph.ColIdx);
+            leases.Add(xSrc);
+            leases.Add(xDst);
+            leases.Add(edge);
+            leases.Add(y);
+            var yv = View<float>(y);
+            var sv = xSrc is null ? yv : View<float>(xSrc);
+            var dv = xDst is null ? yv : View<float>(xDst);
+            var ev = edge is null ? yv : View<float>(edge);
+            if (graph.IndexType == IndexType.Int32)
+            {
+                GSpmm.Fused(a, Idx<Index32>(graph.RowPtr, graph.RowPtr), Idx<Index32>(graph.ColIdx, graph.RowPtr), sv, dv, ev, yv);
+            }
+            else
+            {
+                GSpmm.Fused(a, Idx<Index64>(graph.RowPtr, graph.RowPtr), Idx<Index64>(graph.ColIdx, graph.RowPtr), sv, dv, ev, yv);
+            }
+        }
+        finally
+        {
+            leases.Dispose();
+        }
+    }
+
     // ------------------------------------------------------------------ typed dispatch ----------
 
     /// <summary>An op body generic over the index view and the value view.</summary>

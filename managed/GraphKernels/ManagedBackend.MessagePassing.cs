@@ -43,3 +43,12 @@ internal unsafe partial interface IManagedBackend
         DeviceBuffer gradY, long ldGradY, DeviceBuffer? gradX, long ldGradX, DeviceBuffer? gradEdge, long ldGradEdge, DeviceBuffer? workspace)
         => throw ManagedBackends.NotSupported("MessagePassing.SpMMBackward", Name);
 }
+
+/// <summary>The fused message functions' part of the seam (built-ins only: user expressions are CUDA C for NVRTC).</summary>
+internal unsafe partial interface IManagedBackend
+{
+    /// <summary>FusedMessage.Run with a built-in = gk_fused_message (ld of every operand = its width, as FusedMessage passes them).</summary>
+    void FusedMessage(CsrGraph graph, FusedBuiltin builtin, Reduce reduce, long features, DeviceBuffer<float>? xSrc, DeviceBuffer<float>? xDst,
+        DeviceBuffer<float>? edge, long edgeWidth, DeviceBuffer<float> y)
+        => throw ManagedBackends.NotSupported("FusedMessage.Run", Name);
+}
