@@ -139,6 +139,13 @@ public sealed unsafe partial class FusedMessage : IDisposable
         device.ThrowIfDisposed();
         MessageOperands operands = MessageExpression.Validate(messageExpression);
         FusedBuiltin? builtin = TryGetBuiltin(messageExpression, out var b) ? b : null;
+        if (device.Managed is { } managed && builtin is null)
+        {
+            // A managed backend (ILGPU) runs the built-ins only: a user expression is CUDA C for NVRTC.
+            throw new NotSupportedException(
+                $"FusedMessage.Create: a user-defined message expression is CUDA C compiled by NVRTC and cannot run on the {managed.Name} backend; it runs only the built-ins ({string.Join(", ", BuiltinExpressions)}). Use a CUDA device, or MessagePassing.SpMM with SpMMOptions (which runs on ILGPU) for the messages it has.");
+        }
+
         if (device.Kind != DeviceKind.Cuda)
         {
             if (builtin is null)
@@ -336,6 +343,13 @@ public sealed unsafe partial class FusedMessage : IDisposable
             if (_module is null)
             {
                 long ew = Operands.Edge ? edgeWidth : 0;
+                if (_device.Managed is { } managed)
+                {
+                    managed.FusedMessage(graph, Builtin!.Value, Reduce, features, ps != 0 ? xSrc : null, pd != 0 ? xDst : null,
+                        pe != 0 ? edge : null, ew, y);
+                    return;
+                }
+
                 int status = _device.Api.gk_fused_message(&csr, (int)Builtin!.Value, (int)Reduce, features,
                     (void*)ps, features, (void*)pd, features, (void*)pe, ew, ew, (void*)py, features, (void*)pstream);
                 if (status != 0)

@@ -12,6 +12,7 @@ namespace GraphKernels;
 /// </summary>
 public sealed unsafe class GraphPlan : IDisposable
 {
+    private const long DefaultChunk = 256;  // = kDefaultChunk of native/src/graph_plan.cu
     private readonly DeviceBuffer[] _owned;
     private GkPlan _native;
     private bool _disposed;
@@ -81,10 +82,22 @@ public sealed unsafe class GraphPlan : IDisposable
         GkCsr csr = graph.ToNative(nameof(graph));
         device.EnsureContext();
         GkPlanSizes sizes;
-        int status = device.Api.gk_plan_query(&csr, chunk, &sizes);
-        if (status != 0)
+        int status = 0;
+        if (device.Managed is not null)
         {
-            device.Api.ThrowStatus(status, "gk_plan_query");
+            // gk_plan_query's sizes (the header checks cannot fail for a CsrGraph; chunk >= 0 was checked above).
+            sizes = default;
+            sizes.Chunk = chunk == 0 ? DefaultChunk : chunk;
+            sizes.MaxItems = graph.NumRows + (graph.Nnz / sizes.Chunk);
+            sizes.WorkspaceBytes = graph.NumCols * 8;
+        }
+        else
+        {
+            status = device.Api.gk_plan_query(&csr, chunk, &sizes);
+            if (status != 0)
+            {
+                device.Api.ThrowStatus(status, "gk_plan_query");
+            }
         }
 
         bool i32 = graph.IndexType == IndexType.Int32;
@@ -104,6 +117,26 @@ public sealed unsafe class GraphPlan : IDisposable
             p.RowItemPtr = o[5].Pointer;
             p.ItemRow = o[6].Pointer;
             nint ps = MessagePassing.StreamHandle(stream, device);
+            if (device.Managed is { } managed)
+            {
+                // The header gk_plan_build writes, then the backend fills the same buffers with the same contents.
+                p.Chunk = sizes.Chunk;
+                p.MaxItems = sizes.MaxItems;
+                p.NumRows = graph.NumRows;
+                p.NumCols = graph.NumCols;
+                p.Nnz = graph.Nnz;
+                p.IndexType = (int)graph.IndexType;
+                p.Transpose.NumRows = graph.NumCols;
+                p.Transpose.NumCols = graph.NumRows;
+                p.Transpose.Nnz = graph.Nnz;
+                p.Transpose.IndexType = (int)graph.IndexType;
+                p.Transpose.RowPtr = p.TRowPtr;
+                p.Transpose.ColIdx = p.TColIdx;
+                managed.BuildPlan(graph, p, o[0], o[1], o[2], o[3], o[4], plan.RowItemPtr, plan.ItemRow, o[7]);
+                plan._native = p;
+                return plan;
+            }
+
             status = device.Api.gk_plan_build(&csr, chunk, &p, (void*)o[7].Pointer, (nuint)o[7].SizeInBytes, (void*)ps);
             if (status != 0)
             {

@@ -300,6 +300,12 @@ public static unsafe partial class MessagePassing
 
         CheckDeviceOpt(workspace, device, nameof(workspace));
         nint ps = StreamHandle(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.SpMMEx(graph, desc, x, edge, y, argOut, plan, workspace);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -352,6 +358,11 @@ public static unsafe partial class MessagePassing
             pp = &p;
         }
 
+        if (graph.Device.Managed is { } managed)
+        {
+            return managed.SpMMWorkspaceBytes(graph, desc, plan);
+        }
+
         nuint bytes;
         int status = graph.Device.Api.gk_spmm_ex_workspace_size(&csr, &desc, pp, &bytes);
         if (status != 0)
@@ -372,6 +383,11 @@ public static unsafe partial class MessagePassing
         ArgumentNullException.ThrowIfNull(graph);
         GkCsr csr = graph.ToNative(nameof(graph));
         GkSpmmDesc desc = Describe(options, features, NativeApi.DtypeF32);
+        if (graph.Device.Managed is { } managed)
+        {
+            return managed.SpMMBackwardWorkspaceBytes(graph, desc);
+        }
+
         nuint bytes;
         int status = graph.Device.Api.gk_spmm_backward_workspace_size(&csr, &desc, &bytes);
         if (status != 0)
@@ -441,6 +457,12 @@ public static unsafe partial class MessagePassing
 
         CheckDeviceOpt(workspace, device, nameof(workspace));
         nint ps = StreamHandle(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.SpMMBackward(graph, plan, desc, x, edge, arg, gradY, ldGradY, gradX, ldGradX, gradEdge, ldGradEdge, workspace);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {
@@ -521,6 +543,12 @@ public static unsafe partial class MessagePassing
         CheckValues(variance, reference, device, graph.NumRows, ldy, features, nameof(variance), "NumRows");
         CheckValues(std, reference, device, graph.NumRows, ldy, features, nameof(std), "NumRows");
         nint ps = StreamHandle(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.SpMMMulti(graph, desc, x, edge, sum, mean, min, max, variance, std);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {

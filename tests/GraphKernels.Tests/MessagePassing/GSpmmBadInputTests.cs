@@ -10,6 +10,7 @@ namespace GraphKernels.Tests.Spmm;
 /// </summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("MessagePassing")]
 [Category("BadInput")]
 public sealed class GSpmmBadInputTests

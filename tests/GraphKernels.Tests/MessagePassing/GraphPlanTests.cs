@@ -7,6 +7,7 @@ namespace GraphKernels.Tests.Spmm;
 /// <summary>The graph plan (gk_plan_build) against the host's stable counting-sort transpose and the schedule definition.</summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("MessagePassing")]
 [Parallelizable(ParallelScope.All)]
 public sealed class GraphPlanTests
