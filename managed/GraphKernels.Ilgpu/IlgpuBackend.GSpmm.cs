@@ -219,11 +219,11 @@ internal sealed partial class IlgpuBackend
 
     private static long MatrixBytes(long rows, long width, long ld, long elemSize) => rows == 0 ? 0 : (((rows - 1) * ld) + width) * elemSize;
 
-    private readonly record struct Extent(string Name, nint P, long Bytes);
+    private readonly record struct SpmmExtent(string Name, nint P, long Bytes);
 
-    private static Extent Ext(string name, DeviceBuffer? b, long bytes) => new(name, b is null ? 0 : b.Pointer, bytes);
+    private static SpmmExtent Ext(string name, DeviceBuffer? b, long bytes) => new(name, b is null ? 0 : b.Pointer, bytes);
 
-    private static bool Overlaps(in Extent a, in Extent b)
+    private static bool Overlaps(in SpmmExtent a, in SpmmExtent b)
     {
         if (a.P == 0 || b.P == 0 || a.Bytes <= 0 || b.Bytes <= 0)
         {
@@ -234,11 +234,11 @@ internal sealed partial class IlgpuBackend
         return a0 < b0 + (ulong)b.Bytes && b0 < a0 + (ulong)a.Bytes;
     }
 
-    private static void CheckOverlaps(string op, ReadOnlySpan<Extent> outs, ReadOnlySpan<Extent> ins)
+    private static void CheckSpmmOverlaps(string op, ReadOnlySpan<SpmmExtent> outs, ReadOnlySpan<SpmmExtent> ins)
     {
         for (int i = 0; i < outs.Length; i++)
         {
-            foreach (Extent input in ins)
+            foreach (SpmmExtent input in ins)
             {
                 if (Overlaps(outs[i], input))
                 {
@@ -351,20 +351,20 @@ internal sealed partial class IlgpuBackend
             }
         }
 
-        ReadOnlySpan<Extent> ins =
+        ReadOnlySpan<SpmmExtent> ins =
         [
             Ext("x", x, readsX ? MatrixBytes(nnz > 0 ? cols : 0, d.Feat, r.Ldx, vsz) : 0),
             Ext("edge", edge, d.EdgeMode != 0 ? MatrixBytes(nnz, r.Width, r.Lde, vsz) : 0),
             Ext("csr->row_ptr", graph.RowPtr, (rows + 1) * isz),
             Ext("csr->col_idx", graph.ColIdx, nnz * isz),
         ];
-        ReadOnlySpan<Extent> outs =
+        ReadOnlySpan<SpmmExtent> outs =
         [
             Ext("y", y, MatrixBytes(rows, d.Feat, r.Ldy, vsz)),
             Ext("arg_out", argOut, argOut is not null ? MatrixBytes(rows, d.Feat, r.LdArg, isz) : 0),
             Ext("workspace", workspace, chunked ? wsNeed : 0),
         ];
-        CheckOverlaps(op, outs, ins);
+        CheckSpmmOverlaps(op, outs, ins);
         if (rows == 0)
         {
             return;
@@ -457,7 +457,7 @@ internal sealed partial class IlgpuBackend
         var o = new OutputSix { B0 = sum, B1 = mean, B2 = min, B3 = max, B4 = variance, B5 = std };
         int mask = 0;
         var outStore = default(ExtentSix);
-        Span<Extent> outs = outStore;
+        Span<SpmmExtent> outs = outStore;
         for (int k = 0; k < 6; k++)
         {
             DeviceBuffer? b = o[k];
@@ -471,14 +471,14 @@ internal sealed partial class IlgpuBackend
         }
 
         long isz = IndexSize(graph);
-        ReadOnlySpan<Extent> ins =
+        ReadOnlySpan<SpmmExtent> ins =
         [
             Ext("x", x, readsX ? MatrixBytes(nnz > 0 ? cols : 0, d.Feat, r.Ldx, vsz) : 0),
             Ext("edge", edge, d.EdgeMode != 0 ? MatrixBytes(nnz, r.Width, r.Lde, vsz) : 0),
             Ext("csr->row_ptr", graph.RowPtr, (rows + 1) * isz),
             Ext("csr->col_idx", graph.ColIdx, nnz * isz),
         ];
-        CheckOverlaps(op, outs, ins);
+        CheckSpmmOverlaps(op, outs, ins);
         if (rows == 0)
         {
             return;
@@ -598,7 +598,7 @@ internal sealed partial class IlgpuBackend
         }
 
         bool gx = gradX is not null;
-        ReadOnlySpan<Extent> ins =
+        ReadOnlySpan<SpmmExtent> ins =
         [
             Ext("x", x, needX ? MatrixBytes(nnz > 0 ? cols : 0, d.Feat, r.Ldx, vsz) : 0),
             Ext("edge", edge, needE ? MatrixBytes(nnz, r.Width, r.Lde, vsz) : 0),
@@ -610,13 +610,13 @@ internal sealed partial class IlgpuBackend
             Ext("plan->t_col_idx", gx ? plan.TColIdx : null, nnz * isz),
             Ext("plan->perm", gx ? plan.TransposePermutation : null, nnz * isz),
         ];
-        ReadOnlySpan<Extent> outs =
+        ReadOnlySpan<SpmmExtent> outs =
         [
             Ext("grad_x", gradX, gx ? MatrixBytes(cols, d.Feat, lgx, vsz) : 0),
             Ext("grad_edge", gradEdge, gradEdge is not null ? MatrixBytes(nnz, r.Width, lge, vsz) : 0),
             Ext("workspace", workspace, wsNeed),
         ];
-        CheckOverlaps(op, outs, ins);
+        CheckSpmmOverlaps(op, outs, ins);
 
         var a = new GSpmmParams
         {
@@ -722,8 +722,8 @@ internal sealed partial class IlgpuBackend
 
         CheckMatrix(op, "y", "ldy", y, rows, feat, ldy, 4);
         long isz = IndexSize(graph);
-        Extent yExt = Ext("y", y, MatrixBytes(rows, feat, ldy, 4));
-        ReadOnlySpan<Extent> ins =
+        SpmmExtent yExt = Ext("y", y, MatrixBytes(rows, feat, ldy, 4));
+        ReadOnlySpan<SpmmExtent> ins =
         [
             Ext("x_src", xSrc, MatrixBytes(nnz > 0 ? cols : 0, feat, ldSrc, 4)),
             Ext("x_dst", xDst, usesDst ? MatrixBytes(nnz > 0 ? rows : 0, feat, ldDst, 4) : 0),
@@ -731,7 +731,7 @@ internal sealed partial class IlgpuBackend
             Ext("csr->row_ptr", graph.RowPtr, (rows + 1) * isz),
             Ext("csr->col_idx", graph.ColIdx, nnz * isz),
         ];
-        foreach (Extent input in ins)
+        foreach (SpmmExtent input in ins)
         {
             if (Overlaps(yExt, input))
             {
@@ -873,7 +873,7 @@ internal sealed partial class IlgpuBackend
     [InlineArray(6)]
     private struct ExtentSix
     {
-        private Extent _e;
+        private SpmmExtent _e;
     }
 
     [InlineArray(6)]
