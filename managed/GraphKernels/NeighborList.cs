@@ -176,23 +176,22 @@ public sealed unsafe class NeighborList : IDisposable
             device.Api.Check(device.Api.gk_neighbor_list_workspace_size(&batch, &wsBytes), "gk_neighbor_list_workspace_size");
             sp = wide ? device.Allocate<long>(atoms + 1) : device.Allocate<int>(atoms + 1);
             GkNlReport report = default;
-            using (var ws = device.Allocate<byte>((long)wsBytes))
+            // The workspace holds the bins of the count; the fill reads them (gk_neighbor_list_fill_ws).
+            using var ws = device.Allocate<byte>((long)wsBytes);
+            device.EnsureContext();
+            int status = device.Api.gk_neighbor_list_count(&batch, cutoff, options.MaxNeighbors, (void*)sp.PointerChecked("srcPtr"),
+                (void*)ws.PointerChecked("workspace"), wsBytes, &report, null);
+            if (status != 0)
             {
-                device.EnsureContext();
-                int status = device.Api.gk_neighbor_list_count(&batch, cutoff, options.MaxNeighbors, (void*)sp.PointerChecked("srcPtr"),
-                    (void*)ws.PointerChecked("workspace"), wsBytes, &report, null);
-                if (status != 0)
+                try
                 {
-                    try
-                    {
-                        device.Api.ThrowStatus(status, "gk_neighbor_list_count");
-                    }
-                    catch (GraphKernelsException ex) when (report.OverflowAtom >= 0 && report.OverflowCount > 0)
-                    {
-                        ex.Data["OverflowAtom"] = report.OverflowAtom;
-                        ex.Data["OverflowCount"] = report.OverflowCount;
-                        throw;
-                    }
+                    device.Api.ThrowStatus(status, "gk_neighbor_list_count");
+                }
+                catch (GraphKernelsException ex) when (report.OverflowAtom >= 0 && report.OverflowCount > 0)
+                {
+                    ex.Data["OverflowAtom"] = report.OverflowAtom;
+                    ex.Data["OverflowCount"] = report.OverflowCount;
+                    throw;
                 }
             }
 
@@ -203,10 +202,10 @@ public sealed unsafe class NeighborList : IDisposable
             ev = options.SkipEdgeVectors ? null : device.Allocate<float>(3 * e);
             pm = options.SkipDstPerm ? null : (wide ? device.Allocate<long>(e) : device.Allocate<int>(e));
             device.EnsureContext();
-            device.Api.Check(device.Api.gk_neighbor_list_fill(&batch, cutoff, (void*)sp.PointerChecked("srcPtr"), e,
-                (void*)es.PointerChecked("edgeSrc"), (void*)ed.PointerChecked("edgeDst"), (int*)sh.PointerChecked("shifts"),
+            device.Api.Check(device.Api.gk_neighbor_list_fill_ws(&batch, cutoff, (void*)sp.PointerChecked("srcPtr"), (void*)ws.PointerChecked("workspace"),
+                wsBytes, e, (void*)es.PointerChecked("edgeSrc"), (void*)ed.PointerChecked("edgeDst"), (int*)sh.PointerChecked("shifts"),
                 ev is null ? null : (float*)ev.PointerChecked("edgeVectors"), pm is null ? null : (void*)pm.PointerChecked("dstPerm"), null),
-                "gk_neighbor_list_fill");
+                "gk_neighbor_list_fill_ws");
             GC.KeepAlive(positions);
             GC.KeepAlive(cell);
             GC.KeepAlive(periodic);

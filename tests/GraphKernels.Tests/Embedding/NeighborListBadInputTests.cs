@@ -53,7 +53,17 @@ public sealed unsafe class NeighborListBadInputTests
         }
 
         using var srcPtr = Device.Upload<int>(Enumerable.Repeat(Poison, (int)b.NumAtoms + 1).ToArray());
-        long wsBytes = (b.NumAtoms + 8) * 8;
+        // The documented size (graphkernels.h): (5 N + 14 B + 8) x 8 bytes; the query must agree with it.
+        long wsBytes = ((5 * b.NumAtoms) + (14 * b.NumGraphs) + 8) * 8;
+        GkNlBatch sizeQuery = nb;
+        nuint queried;
+        if (raw is null)
+        {
+            Device.Api.Check(Device.Api.gk_neighbor_list_workspace_size(&sizeQuery, &queried), "gk_neighbor_list_workspace_size");
+            Assert.That((long)queried, Is.EqualTo(wsBytes), "gk_neighbor_list_workspace_size");
+        }
+
+
         using var ws = Device.Allocate<byte>(wsBytes);
         GkNlReport report = default;
         report.OverflowAtom = -7;
@@ -84,7 +94,7 @@ public sealed unsafe class NeighborListBadInputTests
         yield return new TestCaseData(2.0, 0L, null, (Func<GkNlBatch, GkNlBatch>)(n => { n.IndexType = 5; return n; }), 0L, GkStatus.InvalidArgument, "batch->index_type = 5").SetArgDisplayNames("index type");
         yield return new TestCaseData(2.0, 0L, null, (Func<GkNlBatch, GkNlBatch>)(n => { n.NumGraphs = 0; return n; }), 0L, GkStatus.InvalidArgument, "batch->num_graphs = 0").SetArgDisplayNames("no graphs");
         yield return new TestCaseData(2.0, 0L, null, (Func<GkNlBatch, GkNlBatch>)(n => { n.NumAtoms = -2; return n; }), 0L, GkStatus.InvalidArgument, "batch->num_atoms = -2 is negative").SetArgDisplayNames("negative atoms");
-        yield return new TestCaseData(2.0, 0L, null, null, 8L, GkStatus.Workspace, "workspace_bytes = 88, needs 96").SetArgDisplayNames("workspace short");
+        yield return new TestCaseData(2.0, 0L, null, null, 8L, GkStatus.Workspace, "workspace_bytes = 328, needs 336").SetArgDisplayNames("workspace short");
     }
 
     [TestCaseSource(nameof(CountCases))]
