@@ -25,9 +25,14 @@
 //                bin offsets give distinct unwrapped bins) and every true neighbour is visited (the
 //                bin distance is < n_k |df_k| + 1 <= n_k reach_k + 1, with 1e-4 relative slack for
 //                the rounding of the double fractional coordinates). O(N_b x 27 x atoms per bin).
-//   Rule (nl_choose_grid): cell list when 2 x prod(2 m_k + 1) x N_b / nbins < prod(2 reach_k + 1)
-//   x N_b (estimated candidates per atom, factor 2 for the binning, the indirection and the row
-//   sort), never for N_b < 2, a non-finite position, or a fractional coordinate beyond 2^30.
+//   Rule (nl_choose_grid), per source atom: cell list when 2 x V x N_b / nbins < N_b x (1 +
+//   prod_k 2 reach_k) (periodic) or < N_b (molecule), V = visited bins (prod (2 m_k + 1); for a
+//   molecule prod min(3, n_k)). Left: candidates of the cell list, factor 2 for the binning, the
+//   indirection and the row sort; right: the brute force's per-pair image range plus its expected
+//   image tests. Never for N_b < 2, a non-finite position, or a fractional coordinate beyond 2^20.
+//   In effect: the cell list from ~4 bins per direction (a cube of side >= 4 cutoffs with >= 64
+//   atoms); a cell shorter than the cutoff along some direction only when very long along another
+//   (e.g. 3.2 x 3.5 x 800 A at cutoff 5), where its repeated images make the bins expensive.
 //
 // Work split (all kernels one thread per item, grid-stride, no block or warp cooperation except the
 // single-block scan):
@@ -430,7 +435,7 @@ GK_D int nl_choose_grid(bool per, const float* __restrict__ cell, int64_t b,
         if (per) {
             m[k] = static_cast<int>(floor(static_cast<double>(n[k]) * (reach[k] * (1.0 + kNlSlack) + 1e-8))) + 1;
             cells *= 2.0 * m[k] + 1.0;
-            brute *= 2.0 * reach[k] + 1.0;
+            brute *= 2.0 * reach[k];
         } else {
             m[k] = 1;
             cells *= n[k] < 3 ? static_cast<double>(n[k]) : 3.0;
@@ -438,6 +443,9 @@ GK_D int nl_choose_grid(bool per, const float* __restrict__ cell, int64_t b,
         }
     }
     const double nbins = static_cast<double>(n[0] * n[1] * n[2]);
+    // Per source atom: the cell list tests cells x N_b / nbins candidates; the brute force computes the
+    // image range of N_b pairs and tests N_b x prod(2 reach_k) images on average (a molecule: N_b).
+    if (per) brute = 1.0 + brute;
     if (!(2.0 * cells * static_cast<double>(nb) / nbins < brute * static_cast<double>(nb)))
         return kNlModeBrute;
     return per ? kNlModePeriodic : kNlModeMolecule;

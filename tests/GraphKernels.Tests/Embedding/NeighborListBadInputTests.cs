@@ -170,6 +170,41 @@ public sealed unsafe class NeighborListBadInputTests
     }
 
     [Test]
+    public void FillWsRefusesAMissingShortOrOverlappingWorkspace()
+    {
+        var b = Crystal();
+        using var gp = Device.Upload<int>(b.GraphAtomPtr.Select(v => (int)v).ToArray());
+        using var pos = Device.Upload<float>(b.Positions);
+        using var cell = Device.Upload<float>(b.Cell);
+        GkNlBatch nb = default;
+        nb.NumAtoms = b.NumAtoms;
+        nb.NumGraphs = 1;
+        nb.GraphAtomPtr = gp.Pointer;
+        nb.Positions = pos.Pointer;
+        nb.Cell = cell.Pointer;
+        const long need = ((5 * 4) + 14 + 8) * 8;   // the documented (5 N + 14 B + 8) x 8 bytes, N = 4, B = 1
+        using var ws = Device.Allocate<long>(need / 8);
+        using var sp = Device.Upload<int>(new int[] { 0, 2, 4, 6, 8 });
+        using var es = Device.Upload<int>(Enumerable.Repeat(Poison, 8).ToArray());
+        using var ed = Device.Upload<int>(Enumerable.Repeat(Poison, 8).ToArray());
+        using var sh = Device.Upload<int>(Enumerable.Repeat(Poison, 24).ToArray());
+        (GkStatus, string) Call(void* w, long bytes, void* edgeDst)
+        {
+            GkNlBatch local = nb;
+            int st = Device.Api.gk_neighbor_list_fill_ws(&local, 2.0, (void*)sp.Pointer, w, (nuint)bytes, 8, (void*)es.Pointer, edgeDst, (int*)sh.Pointer, null, null, null);
+            return ((GkStatus)st, System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)Device.Api.gk_last_error_message()) ?? string.Empty);
+        }
+
+        Assert.That(Call(null, need, (void*)ed.Pointer), Is.EqualTo((GkStatus.Workspace, $"gk_neighbor_list_fill_ws: workspace is NULL (pass the workspace of gk_neighbor_list_count, {need} bytes)")));
+        Assert.That(Call((void*)ws.Pointer, need - 8, (void*)ed.Pointer), Is.EqualTo((GkStatus.Workspace, $"gk_neighbor_list_fill_ws: workspace_bytes = {need - 8}, needs {need}")));
+        var (st, msg) = Call((void*)(ws.Pointer + 4), need, (void*)ed.Pointer);
+        Assert.That(st, Is.EqualTo(GkStatus.InvalidArgument));
+        Assert.That(msg, Does.StartWith("gk_neighbor_list_fill_ws: workspace (").And.EndWith(") must be 8-byte aligned"));
+        Assert.That(Call((void*)ws.Pointer, need, (void*)ws.Pointer), Is.EqualTo((GkStatus.InvalidArgument, "gk_neighbor_list_fill_ws: edge_dst overlaps workspace")));
+        Assert.That(es.ToArray().Concat(ed.ToArray()).Concat(sh.ToArray()).All(v => v == Poison), "an output was written by a refused call");
+    }
+
+    [Test]
     public void ManagedBuildNamesTheShortOrMissingArgument()
     {
         var b = Crystal();
