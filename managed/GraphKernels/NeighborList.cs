@@ -172,14 +172,25 @@ public sealed unsafe class NeighborList : IDisposable
             batch.Cell = cell?.PointerChecked(nameof(cell)) ?? 0;
             batch.Periodic = periodic?.PointerChecked(nameof(periodic)) ?? 0;
 
-            nuint wsBytes;
-            device.Api.Check(device.Api.gk_neighbor_list_workspace_size(&batch, &wsBytes), "gk_neighbor_list_workspace_size");
+            // (5 N + 14 B + 8) x 8 bytes, as gk_neighbor_list_workspace_size documents (the managed backend has no native API).
+            nuint wsBytes = (nuint)(((5 * atoms) + (14 * graphs) + 8) * 8);
+            if (device.Managed is null)
+            {
+                device.Api.Check(device.Api.gk_neighbor_list_workspace_size(&batch, &wsBytes), "gk_neighbor_list_workspace_size");
+            }
+
             sp = wide ? device.Allocate<long>(atoms + 1) : device.Allocate<int>(atoms + 1);
             GkNlReport report = default;
             // The workspace holds the bins of the count; the fill reads them (gk_neighbor_list_fill_ws).
             using var ws = device.Allocate<byte>((long)wsBytes);
+            long[]? gpHost = device.Managed is null ? null : graphAtomPtr.ToArray();
+            if (device.Managed is { } managedCount)
+            {
+                report = managedCount.NeighborCount(gpHost!, options.IndexType, gp, positions, cell, periodic, cutoff, options.MaxNeighbors, sp, ws);
+            }
+
             device.EnsureContext();
-            int status = device.Api.gk_neighbor_list_count(&batch, cutoff, options.MaxNeighbors, (void*)sp.PointerChecked("srcPtr"),
+            int status = device.Managed is not null ? 0 : device.Api.gk_neighbor_list_count(&batch, cutoff, options.MaxNeighbors, (void*)sp.PointerChecked("srcPtr"),
                 (void*)ws.PointerChecked("workspace"), wsBytes, &report, null);
             if (status != 0)
             {
@@ -201,6 +212,12 @@ public sealed unsafe class NeighborList : IDisposable
             sh = device.Allocate<int>(3 * e);
             ev = options.SkipEdgeVectors ? null : device.Allocate<float>(3 * e);
             pm = options.SkipDstPerm ? null : (wide ? device.Allocate<long>(e) : device.Allocate<int>(e));
+            if (device.Managed is { } managedFill)
+            {
+                managedFill.NeighborFill(gpHost!, options.IndexType, gp, positions, cell, periodic, cutoff, sp, ws, e, es, ed, sh, ev, pm);
+                return new NeighborList(device, options.IndexType, atoms, graphs, cutoff, report, gp, sp, es, ed, sh, ev, pm);
+            }
+
             device.EnsureContext();
             device.Api.Check(device.Api.gk_neighbor_list_fill_ws(&batch, cutoff, (void*)sp.PointerChecked("srcPtr"), (void*)ws.PointerChecked("workspace"),
                 wsBytes, e, (void*)es.PointerChecked("edgeSrc"), (void*)ed.PointerChecked("edgeDst"), (int*)sh.PointerChecked("shifts"),
