@@ -426,8 +426,10 @@ GK_D int nl_choose_grid(bool per, const float* __restrict__ cell, int64_t b,
     for (int k = 0; k < 3; ++k)
         n[k] = !(want[k] >= 1.0) ? 1 : (want[k] >= static_cast<double>(ncap) ? ncap : static_cast<int64_t>(floor(want[k])));
     while (n[0] * n[1] * n[2] > nb) {  // halve the largest (lowest k on ties): nbins <= N_b
-        const int k = (n[0] >= n[1] && n[0] >= n[2]) ? 0 : (n[1] >= n[2] ? 1 : 2);
-        n[k] = n[k] / 2 > 0 ? n[k] / 2 : 1;
+        // Constant indices only (a computed n[k] would put n on the stack).
+        if (n[0] >= n[1] && n[0] >= n[2]) n[0] = n[0] / 2 > 0 ? n[0] / 2 : 1;
+        else if (n[1] >= n[2]) n[1] = n[1] / 2 > 0 ? n[1] / 2 : 1;
+        else n[2] = n[2] / 2 > 0 ? n[2] / 2 : 1;
     }
     double cells = 1.0, brute = 1.0;
 #pragma unroll
