@@ -172,27 +172,37 @@ public sealed unsafe class NeighborList : IDisposable
             batch.Cell = cell?.PointerChecked(nameof(cell)) ?? 0;
             batch.Periodic = periodic?.PointerChecked(nameof(periodic)) ?? 0;
 
-            nuint wsBytes;
-            device.Api.Check(device.Api.gk_neighbor_list_workspace_size(&batch, &wsBytes), "gk_neighbor_list_workspace_size");
+            // (5 N + 14 B + 8) x 8 bytes, as gk_neighbor_list_workspace_size documents (the managed backend has no native API).
+            nuint wsBytes = (nuint)(((5 * atoms) + (14 * graphs) + 8) * 8);
+            if (device.Managed is null)
+            {
+                device.Api.Check(device.Api.gk_neighbor_list_workspace_size(&batch, &wsBytes), "gk_neighbor_list_workspace_size");
+            }
+
             sp = wide ? device.Allocate<long>(atoms + 1) : device.Allocate<int>(atoms + 1);
             GkNlReport report = default;
-            using (var ws = device.Allocate<byte>((long)wsBytes))
+            // The workspace holds the bins of the count; the fill reads them (gk_neighbor_list_fill_ws).
+            using var ws = device.Allocate<byte>((long)wsBytes);
+            long[]? gpHost = device.Managed is null ? null : graphAtomPtr.ToArray();
+            if (device.Managed is { } managedCount)
             {
-                device.EnsureContext();
-                int status = device.Api.gk_neighbor_list_count(&batch, cutoff, options.MaxNeighbors, (void*)sp.PointerChecked("srcPtr"),
-                    (void*)ws.PointerChecked("workspace"), wsBytes, &report, null);
-                if (status != 0)
+                report = managedCount.NeighborCount(gpHost!, options.IndexType, gp, positions, cell, periodic, cutoff, options.MaxNeighbors, sp, ws);
+            }
+
+            device.EnsureContext();
+            int status = device.Managed is not null ? 0 : device.Api.gk_neighbor_list_count(&batch, cutoff, options.MaxNeighbors, (void*)sp.PointerChecked("srcPtr"),
+                (void*)ws.PointerChecked("workspace"), wsBytes, &report, null);
+            if (status != 0)
+            {
+                try
                 {
-                    try
-                    {
-                        device.Api.ThrowStatus(status, "gk_neighbor_list_count");
-                    }
-                    catch (GraphKernelsException ex) when (report.OverflowAtom >= 0 && report.OverflowCount > 0)
-                    {
-                        ex.Data["OverflowAtom"] = report.OverflowAtom;
-                        ex.Data["OverflowCount"] = report.OverflowCount;
-                        throw;
-                    }
+                    device.Api.ThrowStatus(status, "gk_neighbor_list_count");
+                }
+                catch (GraphKernelsException ex) when (report.OverflowAtom >= 0 && report.OverflowCount > 0)
+                {
+                    ex.Data["OverflowAtom"] = report.OverflowAtom;
+                    ex.Data["OverflowCount"] = report.OverflowCount;
+                    throw;
                 }
             }
 
@@ -202,11 +212,17 @@ public sealed unsafe class NeighborList : IDisposable
             sh = device.Allocate<int>(3 * e);
             ev = options.SkipEdgeVectors ? null : device.Allocate<float>(3 * e);
             pm = options.SkipDstPerm ? null : (wide ? device.Allocate<long>(e) : device.Allocate<int>(e));
+            if (device.Managed is { } managedFill)
+            {
+                managedFill.NeighborFill(gpHost!, options.IndexType, gp, positions, cell, periodic, cutoff, sp, ws, e, es, ed, sh, ev, pm);
+                return new NeighborList(device, options.IndexType, atoms, graphs, cutoff, report, gp, sp, es, ed, sh, ev, pm);
+            }
+
             device.EnsureContext();
-            device.Api.Check(device.Api.gk_neighbor_list_fill(&batch, cutoff, (void*)sp.PointerChecked("srcPtr"), e,
-                (void*)es.PointerChecked("edgeSrc"), (void*)ed.PointerChecked("edgeDst"), (int*)sh.PointerChecked("shifts"),
+            device.Api.Check(device.Api.gk_neighbor_list_fill_ws(&batch, cutoff, (void*)sp.PointerChecked("srcPtr"), (void*)ws.PointerChecked("workspace"),
+                wsBytes, e, (void*)es.PointerChecked("edgeSrc"), (void*)ed.PointerChecked("edgeDst"), (int*)sh.PointerChecked("shifts"),
                 ev is null ? null : (float*)ev.PointerChecked("edgeVectors"), pm is null ? null : (void*)pm.PointerChecked("dstPerm"), null),
-                "gk_neighbor_list_fill");
+                "gk_neighbor_list_fill_ws");
             GC.KeepAlive(positions);
             GC.KeepAlive(cell);
             GC.KeepAlive(periodic);

@@ -532,10 +532,14 @@ GK_API gk_status gk_fused_message_backward(
  * gk_neighbor_list_fill can write the dst_perm of gk_fs_topology: the list feeds
  * gk_force_stress_readout directly (topology = graph_atom_ptr, src_ptr, edge_src, edge_dst,
  * dst_ptr = src_ptr, dst_perm; geometry.edge_vec = edge_vec).
- * Brute force per structure: O(sum_b N_b^2 x images) pair tests, no cell list (fine for the
- * hundreds-to-few-thousand atoms per structure of ML potentials; quadratic beyond).
- * Two passes: gk_neighbor_list_count (writes src_ptr, returns E; synchronises), allocate E-sized
- * outputs, gk_neighbor_list_fill. Deterministic: no floating-point reduction, one owner per output.
+ * Search per structure: a cell list (atoms binned in fractional coordinates of the cell, or in the
+ * bounding box of a molecule, bins >= cutoff wide where the cell allows, at most N_b bins) or brute
+ * force, whichever the estimated pair tests favour (rule in kernels/neighbor_list.cuh); the edges
+ * and their order do not depend on the choice.
+ * Two passes: gk_neighbor_list_count (bins the atoms into the workspace, writes src_ptr, returns E;
+ * synchronises), allocate E-sized outputs, gk_neighbor_list_fill_ws with the same workspace (or
+ * gk_neighbor_list_fill, which needs no workspace and walks every structure brute force: same
+ * output, quadratic cost). Deterministic: no floating-point reduction, one owner per output.
  */
 
 /** The batch (device pointers). Atoms of structure b are [graph_atom_ptr[b], graph_atom_ptr[b+1]).
@@ -562,7 +566,9 @@ typedef struct gk_nl_report {
     int64_t overflow_count;  /* its number of neighbours (0 if none)                            */
 } gk_nl_report;
 
-/** Workspace of gk_neighbor_list_count: (num_atoms + 8) x 8 bytes. */
+/** Workspace of gk_neighbor_list_count (and gk_neighbor_list_fill_ws):
+ *  (5 x num_atoms + 14 x num_graphs + 8) x 8 bytes (per-atom counts, bins, images; per-structure
+ *  bin pointers and grid records). */
 GK_API gk_status gk_neighbor_list_workspace_size(const gk_nl_batch* batch, size_t* bytes);
 
 /**
@@ -583,7 +589,8 @@ GK_API gk_status gk_neighbor_list_count(const gk_nl_batch* batch, double cutoff,
                                         void* stream);
 
 /**
- * Pass 2: writes the E edges (E = report->num_edges of the count) in the documented order:
+ * Pass 2 (brute-force walk, no workspace): writes the E edges (E = report->num_edges of the count)
+ * in the documented order:
  * edge_src [E], edge_dst [E] (index_type), shifts [E,3] int32, edge_vec [E,3] fp32 = r (or NULL),
  * dst_perm [E] (index_type, or NULL): the edges with destination i in increasing position are
  * dst_perm[src_ptr[i] .. src_ptr[i+1]-1]. batch, cutoff and src_ptr must be those of the count
@@ -593,6 +600,17 @@ GK_API gk_status gk_neighbor_list_fill(const gk_nl_batch* batch, double cutoff,
                                        const void* src_ptr, int64_t num_edges, void* edge_src,
                                        void* edge_dst, int32_t* shifts, float* edge_vec,
                                        void* dst_perm, void* stream);
+
+/**
+ * Pass 2 with the cell list: as gk_neighbor_list_fill, plus the workspace the count of the same
+ * batch and cutoff left behind (unchanged since: it holds the bins), workspace_bytes >= the
+ * gk_neighbor_list_workspace_size. Same output, bit for bit. Stream-ordered, no synchronisation.
+ */
+GK_API gk_status gk_neighbor_list_fill_ws(const gk_nl_batch* batch, double cutoff,
+                                          const void* src_ptr, const void* workspace,
+                                          size_t workspace_bytes, int64_t num_edges,
+                                          void* edge_src, void* edge_dst, int32_t* shifts,
+                                          float* edge_vec, void* dst_perm, void* stream);
 /* (end of neighbour list section) */
 
 /* ---------------------------------------------------------------- force/stress readout ----- */

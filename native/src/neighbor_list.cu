@@ -14,6 +14,7 @@ namespace {
 
 const char* const kCount = "gk_neighbor_list_count";
 const char* const kFill = "gk_neighbor_list_fill";
+const char* const kFillWs = "gk_neighbor_list_fill_ws";
 const char* const kWs = "gk_neighbor_list_workspace_size";
 constexpr double kMaxImages = 1000.0;
 
@@ -76,6 +77,11 @@ gk_status check_cutoff(double cutoff, const char* op) {
         return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: cutoff = %s must be finite and > 0", op,
                         Num(cutoff).text);
     return GK_SUCCESS;
+}
+
+// (5 N + 14 B + 8) x 8 bytes (kernels/neighbor_list.cuh, "Workspace"); sizes are checked < 2^56.
+size_t nl_workspace_bytes(const gk_nl_batch& b) {
+    return static_cast<size_t>(gk::nl_ws_words(b.num_atoms, b.num_graphs)) * sizeof(unsigned long long);
 }
 
 unsigned grid_for(int64_t items) {
@@ -174,9 +180,15 @@ gk_status count_typed(const gk_nl_batch& b, double cutoff, int64_t max_neighbors
     gk_status s = check_contents<I>(b, cutoff, stream);
     if (s != GK_SUCCESS) return s;
     cudaError_t err = cudaMemsetAsync(ws, 0xff, sizeof(unsigned long long), stream);
+    if (err == cudaSuccess)
+        err = cudaMemsetAsync(ws + gk::kNlWsPairs, 0, 2 * sizeof(unsigned long long), stream);
     if (err != cudaSuccess) return gk::fail_cuda(err, kCount);
     const I* gptr = static_cast<const I*>(b.graph_atom_ptr);
     if (b.num_atoms > 0) {
+        err = GK_LAUNCH((gk::neighbor_bin_kernel<I>), dim3(grid_for(b.num_graphs)),
+                        dim3(gk::kNeighborBlockThreads), 0, stream, gptr, b.num_graphs,
+                        b.num_atoms, b.positions, b.cell, b.periodic, cutoff, ws);
+        if (err != cudaSuccess) return gk::fail_cuda(err, kCount);
         err = GK_LAUNCH((gk::neighbor_count_kernel<I>), dim3(grid_for(b.num_atoms)),
                         dim3(gk::kNeighborBlockThreads), 0, stream, gptr, b.num_graphs,
                         b.num_atoms, b.positions, b.cell, b.periodic, cutoff, max_neighbors, ws);
@@ -228,15 +240,15 @@ gk_status count_typed(const gk_nl_batch& b, double cutoff, int64_t max_neighbors
 }
 
 template <typename I>
-gk_status fill_typed(const gk_nl_batch& b, double cutoff, const I* src_ptr, int64_t num_edges,
-                     I* edge_src, I* edge_dst, int32_t* shifts, float* edge_vec, I* dst_perm,
-                     cudaStream_t stream) {
+gk_status fill_typed(const gk_nl_batch& b, double cutoff, const unsigned long long* ws,
+                     const I* src_ptr, int64_t num_edges, I* edge_src, I* edge_dst,
+                     int32_t* shifts, float* edge_vec, I* dst_perm, cudaStream_t stream) {
     const I* gptr = static_cast<const I*>(b.graph_atom_ptr);
     cudaError_t err = cudaSuccess;
     if (b.num_atoms > 0) {
         err = GK_LAUNCH((gk::neighbor_fill_kernel<I>), dim3(grid_for(b.num_atoms)),
                         dim3(gk::kNeighborBlockThreads), 0, stream, gptr, b.num_graphs,
-                        b.num_atoms, b.positions, b.cell, b.periodic, cutoff, src_ptr, edge_src,
+                        b.num_atoms, b.positions, b.cell, b.periodic, cutoff, ws, src_ptr, edge_src,
                         edge_dst, shifts, edge_vec);
         if (err != cudaSuccess) return gk::fail_cuda(err, kFill);
     }
@@ -249,6 +261,88 @@ gk_status fill_typed(const gk_nl_batch& b, double cutoff, const I* src_ptr, int6
     return GK_SUCCESS;
 }
 
+// Both fills: workspace == nullptr with ws_required == false is gk_neighbor_list_fill (brute force).
+gk_status fill_impl(const char* kFill, const gk_nl_batch* batch, double cutoff, const void* src_ptr,
+                    const void* workspace, size_t workspace_bytes_given, bool ws_required,
+                    int64_t num_edges, void* edge_src, void* edge_dst, int32_t* shifts,
+                    float* edge_vec, void* dst_perm, void* stream) {
+    gk_status s = check_batch(batch, kFill);
+    if (s != GK_SUCCESS) return s;
+    s = check_cutoff(cutoff, kFill);
+    if (s != GK_SUCCESS) return s;
+    if (num_edges < 0)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: num_edges = %lld is negative", kFill,
+                        static_cast<long long>(num_edges));
+    if (num_edges > (int64_t{1} << 56))
+        return gk::fail(GK_ERROR_INDEX_OVERFLOW, "%s: num_edges = %lld overflows 64-bit byte offsets",
+                        kFill, static_cast<long long>(num_edges));
+    if (batch->index_type == GK_INDEX_INT32 && num_edges > INT32_MAX)
+        return gk::fail(GK_ERROR_INDEX_OVERFLOW,
+                        "%s: num_edges = %lld does not fit int32 indices; use GK_INDEX_INT64", kFill,
+                        static_cast<long long>(num_edges));
+    const size_t isz = gk::index_size(batch->index_type);
+    if (src_ptr == nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: src_ptr is NULL", kFill);
+    const size_t need = nl_workspace_bytes(*batch);
+    if (ws_required) {
+        if (workspace == nullptr)
+            return gk::fail(GK_ERROR_WORKSPACE,
+                            "%s: workspace is NULL (pass the workspace of gk_neighbor_list_count, "
+                            "%zu bytes)", kFill, need);
+        if (workspace_bytes_given < need)
+            return gk::fail(GK_ERROR_WORKSPACE, "%s: workspace_bytes = %zu, needs %zu", kFill,
+                            workspace_bytes_given, need);
+        if (!gk::aligned(workspace, 8))
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: workspace (%p) must be 8-byte aligned",
+                            kFill, workspace);
+    }
+    struct Arr { const char* name; const void* p; int64_t bytes; size_t align; bool required; };
+    const Arr arrs[] = {
+        {"src_ptr", src_ptr, (batch->num_atoms + 1) * static_cast<int64_t>(isz), isz, true},
+        {"edge_src", edge_src, num_edges * static_cast<int64_t>(isz), isz, true},
+        {"edge_dst", edge_dst, num_edges * static_cast<int64_t>(isz), isz, true},
+        {"shifts", shifts, num_edges * 12, 4, true},
+        {"edge_vec", edge_vec, num_edges * 12, 4, false},
+        {"dst_perm", dst_perm, num_edges * static_cast<int64_t>(isz), isz, false}};
+    for (const Arr& a : arrs) {
+        if (a.p == nullptr && a.required && num_edges > 0)
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s is NULL (num_edges = %lld)", kFill,
+                            a.name, static_cast<long long>(num_edges));
+        if (a.p != nullptr && !gk::aligned(a.p, a.align))
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s (%p) is not aligned to %zu bytes",
+                            kFill, a.name, a.p, a.align);
+    }
+    // Outputs must not overlap each other or the inputs.
+    const Arr ins[] = {{"src_ptr", src_ptr, arrs[0].bytes, 0, false},
+                       {"batch->positions", batch->positions, batch->num_atoms * 12, 0, false},
+                       {"batch->graph_atom_ptr", batch->graph_atom_ptr,
+                        (batch->num_graphs + 1) * static_cast<int64_t>(isz), 0, false},
+                       {"workspace", workspace, ws_required ? static_cast<int64_t>(need) : 0, 0,
+                        false}};
+    for (int o = 1; o < 6; ++o) {
+        for (int q = 1; q < o; ++q)
+            if (gk::overlaps(arrs[o].p, arrs[o].bytes, arrs[q].p, arrs[q].bytes))
+                return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s", kFill,
+                                arrs[o].name, arrs[q].name);
+        for (const Arr& in : ins)
+            if (gk::overlaps(arrs[o].p, arrs[o].bytes, in.p, in.bytes))
+                return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s", kFill,
+                                arrs[o].name, in.name);
+    }
+    if (num_edges == 0) return GK_SUCCESS;
+    const auto* ws = static_cast<const unsigned long long*>(ws_required ? workspace : nullptr);
+    if (batch->index_type == GK_INDEX_INT32)
+        return fill_typed<int32_t>(*batch, cutoff, ws, static_cast<const int32_t*>(src_ptr), num_edges,
+                                   static_cast<int32_t*>(edge_src), static_cast<int32_t*>(edge_dst),
+                                   shifts, edge_vec, static_cast<int32_t*>(dst_perm),
+                                   gk::as_stream(stream));
+    return fill_typed<int64_t>(*batch, cutoff, ws, static_cast<const int64_t*>(src_ptr), num_edges,
+                               static_cast<int64_t*>(edge_src), static_cast<int64_t*>(edge_dst),
+                               shifts, edge_vec, static_cast<int64_t*>(dst_perm),
+                               gk::as_stream(stream));
+}
+
+
 }  // namespace
 
 extern "C" {
@@ -258,7 +352,7 @@ GK_API gk_status gk_neighbor_list_workspace_size(const gk_nl_batch* batch, size_
     gk_status s = check_batch(batch, kWs);
     if (s != GK_SUCCESS) return s;
     if (bytes == nullptr) return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: bytes is NULL", kWs);
-    *bytes = static_cast<size_t>(batch->num_atoms + gk::kNlWsCounts) * sizeof(unsigned long long);
+    *bytes = nl_workspace_bytes(*batch);
     return GK_SUCCESS;
     GK_ABI_END
 }
@@ -283,7 +377,7 @@ GK_API gk_status gk_neighbor_list_count(const gk_nl_batch* batch, double cutoff,
     if (!gk::aligned(src_ptr, isz))
         return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: src_ptr (%p) is not aligned to %zu bytes",
                         kCount, src_ptr, isz);
-    const size_t need = static_cast<size_t>(batch->num_atoms + gk::kNlWsCounts) * 8;
+    const size_t need = nl_workspace_bytes(*batch);
     if (workspace == nullptr)
         return gk::fail(GK_ERROR_WORKSPACE, "%s: workspace is NULL (needs %zu bytes)", kCount, need);
     if (workspace_bytes < need)
@@ -309,64 +403,19 @@ GK_API gk_status gk_neighbor_list_fill(const gk_nl_batch* batch, double cutoff,
                                        void* edge_dst, int32_t* shifts, float* edge_vec,
                                        void* dst_perm, void* stream) {
     GK_ABI_BEGIN
-    gk_status s = check_batch(batch, kFill);
-    if (s != GK_SUCCESS) return s;
-    s = check_cutoff(cutoff, kFill);
-    if (s != GK_SUCCESS) return s;
-    if (num_edges < 0)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: num_edges = %lld is negative", kFill,
-                        static_cast<long long>(num_edges));
-    if (num_edges > (int64_t{1} << 56))
-        return gk::fail(GK_ERROR_INDEX_OVERFLOW, "%s: num_edges = %lld overflows 64-bit byte offsets",
-                        kFill, static_cast<long long>(num_edges));
-    if (batch->index_type == GK_INDEX_INT32 && num_edges > INT32_MAX)
-        return gk::fail(GK_ERROR_INDEX_OVERFLOW,
-                        "%s: num_edges = %lld does not fit int32 indices; use GK_INDEX_INT64", kFill,
-                        static_cast<long long>(num_edges));
-    const size_t isz = gk::index_size(batch->index_type);
-    if (src_ptr == nullptr)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: src_ptr is NULL", kFill);
-    struct Arr { const char* name; const void* p; int64_t bytes; size_t align; bool required; };
-    const Arr arrs[] = {
-        {"src_ptr", src_ptr, (batch->num_atoms + 1) * static_cast<int64_t>(isz), isz, true},
-        {"edge_src", edge_src, num_edges * static_cast<int64_t>(isz), isz, true},
-        {"edge_dst", edge_dst, num_edges * static_cast<int64_t>(isz), isz, true},
-        {"shifts", shifts, num_edges * 12, 4, true},
-        {"edge_vec", edge_vec, num_edges * 12, 4, false},
-        {"dst_perm", dst_perm, num_edges * static_cast<int64_t>(isz), isz, false}};
-    for (const Arr& a : arrs) {
-        if (a.p == nullptr && a.required && num_edges > 0)
-            return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s is NULL (num_edges = %lld)", kFill,
-                            a.name, static_cast<long long>(num_edges));
-        if (a.p != nullptr && !gk::aligned(a.p, a.align))
-            return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s (%p) is not aligned to %zu bytes",
-                            kFill, a.name, a.p, a.align);
-    }
-    // Outputs must not overlap each other or the inputs.
-    const Arr ins[] = {{"src_ptr", src_ptr, arrs[0].bytes, 0, false},
-                       {"batch->positions", batch->positions, batch->num_atoms * 12, 0, false},
-                       {"batch->graph_atom_ptr", batch->graph_atom_ptr,
-                        (batch->num_graphs + 1) * static_cast<int64_t>(isz), 0, false}};
-    for (int o = 1; o < 6; ++o) {
-        for (int q = 1; q < o; ++q)
-            if (gk::overlaps(arrs[o].p, arrs[o].bytes, arrs[q].p, arrs[q].bytes))
-                return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s", kFill,
-                                arrs[o].name, arrs[q].name);
-        for (const Arr& in : ins)
-            if (gk::overlaps(arrs[o].p, arrs[o].bytes, in.p, in.bytes))
-                return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s", kFill,
-                                arrs[o].name, in.name);
-    }
-    if (num_edges == 0) return GK_SUCCESS;
-    if (batch->index_type == GK_INDEX_INT32)
-        return fill_typed<int32_t>(*batch, cutoff, static_cast<const int32_t*>(src_ptr), num_edges,
-                                   static_cast<int32_t*>(edge_src), static_cast<int32_t*>(edge_dst),
-                                   shifts, edge_vec, static_cast<int32_t*>(dst_perm),
-                                   gk::as_stream(stream));
-    return fill_typed<int64_t>(*batch, cutoff, static_cast<const int64_t*>(src_ptr), num_edges,
-                               static_cast<int64_t*>(edge_src), static_cast<int64_t*>(edge_dst),
-                               shifts, edge_vec, static_cast<int64_t*>(dst_perm),
-                               gk::as_stream(stream));
+    return fill_impl(kFill, batch, cutoff, src_ptr, nullptr, 0, false, num_edges, edge_src,
+                     edge_dst, shifts, edge_vec, dst_perm, stream);
+    GK_ABI_END
+}
+
+GK_API gk_status gk_neighbor_list_fill_ws(const gk_nl_batch* batch, double cutoff,
+                                          const void* src_ptr, const void* workspace,
+                                          size_t workspace_bytes, int64_t num_edges,
+                                          void* edge_src, void* edge_dst, int32_t* shifts,
+                                          float* edge_vec, void* dst_perm, void* stream) {
+    GK_ABI_BEGIN
+    return fill_impl(kFillWs, batch, cutoff, src_ptr, workspace, workspace_bytes, true, num_edges,
+                     edge_src, edge_dst, shifts, edge_vec, dst_perm, stream);
     GK_ABI_END
 }
 

@@ -1,4 +1,4 @@
-// Fuzzes the neighbour list (gk_neighbor_list_count / gk_neighbor_list_fill) against a brute force
+// Fuzzes the neighbour list (gk_neighbor_list_count / gk_neighbor_list_fill / _fill_ws) against a brute force
 // in the harness: a batch of 1-3 structures of 0-5 atoms, int32/int64, each periodic or not
 // (periodic given per structure, or NULL = all periodic), cells with diagonal 2..4 and
 // off-diagonals |k/8| <= 0.5, positions k/8 in [0, 2), cutoff k/8 in (0, 2.5]. All of these are
@@ -92,7 +92,7 @@ void run(FuzzedDataProvider& in) {
     // ---- count
     size_t wsn = 0;
     gk_status st = gk_neighbor_list_workspace_size(&batch, &wsn);
-    FUZZ_CHECK(st == GK_SUCCESS && wsn == static_cast<size_t>(N + 8) * 8, "workspace size %zu", wsn);
+    FUZZ_CHECK(st == GK_SUCCESS && wsn == static_cast<size_t>(5 * N + 14 * B + 8) * 8, "workspace size %zu", wsn);
     Region ws(wsn), sp((N + 1) * isz);
     std::memset(sp.ptr, kPoison, sp.bytes);
     int64_t max_nb = 0;
@@ -143,8 +143,13 @@ void run(FuzzedDataProvider& in) {
     Region es(E * isz), ed(E * isz), sh(E * 12), ev(E * 12), dp(E * isz);
     const bool want_vec = in.ConsumeBool(), want_perm = in.ConsumeBool();
     for (Region* r : {&es, &ed, &sh, &ev, &dp}) if (r->bytes) std::memset(r->ptr, kPoison, r->bytes);
-    st = gk_neighbor_list_fill(&batch, cutoff, sp.ptr, E, es.ptr, ed.ptr, reinterpret_cast<int32_t*>(sh.ptr),
-                               want_vec ? reinterpret_cast<float*>(ev.ptr) : nullptr, want_perm ? dp.ptr : nullptr, nullptr);
+    // Both fills give the same output: with the count's workspace (cell list where chosen) or without.
+    if (in.ConsumeBool())
+        st = gk_neighbor_list_fill_ws(&batch, cutoff, sp.ptr, ws.ptr, wsn, E, es.ptr, ed.ptr, reinterpret_cast<int32_t*>(sh.ptr),
+                                      want_vec ? reinterpret_cast<float*>(ev.ptr) : nullptr, want_perm ? dp.ptr : nullptr, nullptr);
+    else
+        st = gk_neighbor_list_fill(&batch, cutoff, sp.ptr, E, es.ptr, ed.ptr, reinterpret_cast<int32_t*>(sh.ptr),
+                                   want_vec ? reinterpret_cast<float*>(ev.ptr) : nullptr, want_perm ? dp.ptr : nullptr, nullptr);
     FUZZ_CHECK(st == GK_SUCCESS, "valid fill rejected: %s", gk_status_name(st));
     for (int64_t k = 0; k < E; ++k) {
         const Edge& e = ref[k];

@@ -30,7 +30,7 @@ mutants=(
   "gspmm_chunk_combine_drops_last_item|fuzz_spmm_ex|kernels/spmm_g.cuh|s/for (int64_t it = i0; it < i1; ++it)/for (int64_t it = i0; it + 1 < i1; ++it)/"
   "gspmm_div_edge_grad_missing_division|fuzz_spmm_ex|kernels/spmm_g.cuh|s/return -((c \* xv) \/ e) \/ e;/return -((c * xv) \/ e);/"
   "coo_sort_skips_last_swap|fuzz_edge_ops|kernels/edge_ops.cuh|s/for (int64_t k = n - 1; k > 0; --k) {/for (int64_t k = n - 1; k > 1; --k) {/"
-  "nl_cutoff_inclusive|fuzz_neighbor_list|kernels/neighbor_list.cuh|s/if (!(r2 < rc2)) continue;/if (!(r2 <= rc2)) continue;/"
+  "nl_cutoff_inclusive|fuzz_neighbor_list|kernels/neighbor_list.cuh|s/    return r2 < rc2;/    return r2 <= rc2;/"
 )
 # Only some mutants: MUTANTS="name1 name2" (default: all).
 if [ -n "${MUTANTS:-}" ]; then

@@ -33,11 +33,13 @@ internal sealed unsafe partial class NativeApi
     public delegate* unmanaged[Cdecl]<GkNlBatch*, nuint*, int> gk_neighbor_list_workspace_size;
     public delegate* unmanaged[Cdecl]<GkNlBatch*, double, long, void*, void*, nuint, GkNlReport*, void*, int> gk_neighbor_list_count;
     public delegate* unmanaged[Cdecl]<GkNlBatch*, double, void*, long, void*, void*, int*, float*, void*, void*, int> gk_neighbor_list_fill;
+    public delegate* unmanaged[Cdecl]<GkNlBatch*, double, void*, void*, nuint, long, void*, void*, int*, float*, void*, void*, int> gk_neighbor_list_fill_ws;
 
     partial void ResolveNeighbors(nint handle, string name)
     {
         gk_neighbor_list_workspace_size = (delegate* unmanaged[Cdecl]<GkNlBatch*, nuint*, int>)LibraryProbe.Export(handle, name, "gk_neighbor_list_workspace_size");
         gk_neighbor_list_count = (delegate* unmanaged[Cdecl]<GkNlBatch*, double, long, void*, void*, nuint, GkNlReport*, void*, int>)LibraryProbe.Export(handle, name, "gk_neighbor_list_count");
         gk_neighbor_list_fill = (delegate* unmanaged[Cdecl]<GkNlBatch*, double, void*, long, void*, void*, int*, float*, void*, void*, int>)LibraryProbe.Export(handle, name, "gk_neighbor_list_fill");
+        gk_neighbor_list_fill_ws = (delegate* unmanaged[Cdecl]<GkNlBatch*, double, void*, void*, nuint, long, void*, void*, int*, float*, void*, void*, int>)LibraryProbe.Export(handle, name, "gk_neighbor_list_fill_ws");
     }
 }

@@ -68,6 +68,17 @@ module graphkernels
       integer(c_int64_t), value :: num_edges
       integer(c_int32_t) :: gk_neighbor_list_fill
     end function
+    ! Same output as gk_neighbor_list_fill, from the cell list the count left in the workspace.
+    function gk_neighbor_list_fill_ws(batch, cutoff, src_ptr, workspace, workspace_bytes, num_edges, &
+                                      edge_src, edge_dst, shifts, edge_vec, dst_perm, stream) bind(c)
+      import :: gk_nl_batch, c_double, c_int64_t, c_ptr, c_int32_t, c_size_t
+      type(gk_nl_batch), intent(in) :: batch
+      real(c_double), value :: cutoff
+      type(c_ptr), value :: src_ptr, workspace, edge_src, edge_dst, shifts, edge_vec, dst_perm, stream
+      integer(c_size_t), value :: workspace_bytes
+      integer(c_int64_t), value :: num_edges
+      integer(c_int32_t) :: gk_neighbor_list_fill_ws
+    end function
     function gk_force_stress_workspace_size(topology, flags, bytes) bind(c)
       import :: gk_fs_topology, c_int32_t, c_size_t
       type(gk_fs_topology), intent(in) :: topology

@@ -53,7 +53,17 @@ public sealed unsafe class NeighborListBadInputTests
         }
 
         using var srcPtr = Device.Upload<int>(Enumerable.Repeat(Poison, (int)b.NumAtoms + 1).ToArray());
-        long wsBytes = (b.NumAtoms + 8) * 8;
+        // The documented size (graphkernels.h): (5 N + 14 B + 8) x 8 bytes; the query must agree with it.
+        long wsBytes = ((5 * b.NumAtoms) + (14 * b.NumGraphs) + 8) * 8;
+        GkNlBatch sizeQuery = nb;
+        nuint queried;
+        if (raw is null)
+        {
+            Device.Api.Check(Device.Api.gk_neighbor_list_workspace_size(&sizeQuery, &queried), "gk_neighbor_list_workspace_size");
+            Assert.That((long)queried, Is.EqualTo(wsBytes), "gk_neighbor_list_workspace_size");
+        }
+
+
         using var ws = Device.Allocate<byte>(wsBytes);
         GkNlReport report = default;
         report.OverflowAtom = -7;
@@ -84,7 +94,7 @@ public sealed unsafe class NeighborListBadInputTests
         yield return new TestCaseData(2.0, 0L, null, (Func<GkNlBatch, GkNlBatch>)(n => { n.IndexType = 5; return n; }), 0L, GkStatus.InvalidArgument, "batch->index_type = 5").SetArgDisplayNames("index type");
         yield return new TestCaseData(2.0, 0L, null, (Func<GkNlBatch, GkNlBatch>)(n => { n.NumGraphs = 0; return n; }), 0L, GkStatus.InvalidArgument, "batch->num_graphs = 0").SetArgDisplayNames("no graphs");
         yield return new TestCaseData(2.0, 0L, null, (Func<GkNlBatch, GkNlBatch>)(n => { n.NumAtoms = -2; return n; }), 0L, GkStatus.InvalidArgument, "batch->num_atoms = -2 is negative").SetArgDisplayNames("negative atoms");
-        yield return new TestCaseData(2.0, 0L, null, null, 8L, GkStatus.Workspace, "workspace_bytes = 88, needs 96").SetArgDisplayNames("workspace short");
+        yield return new TestCaseData(2.0, 0L, null, null, 8L, GkStatus.Workspace, "workspace_bytes = 328, needs 336").SetArgDisplayNames("workspace short");
     }
 
     [TestCaseSource(nameof(CountCases))]
@@ -156,6 +166,41 @@ public sealed unsafe class NeighborListBadInputTests
         Assert.That(m2, Is.EqualTo("gk_neighbor_list_fill: edge_dst overlaps edge_src"));
         int s3 = Device.Api.gk_neighbor_list_fill(&nb, 2.0, (void*)sp.Pointer, -1, (void*)es.Pointer, (void*)ed.Pointer, (int*)sh.Pointer, null, null, null);
         Assert.That((GkStatus)s3, Is.EqualTo(GkStatus.InvalidArgument));
+        Assert.That(es.ToArray().Concat(ed.ToArray()).Concat(sh.ToArray()).All(v => v == Poison), "an output was written by a refused call");
+    }
+
+    [Test]
+    public void FillWsRefusesAMissingShortOrOverlappingWorkspace()
+    {
+        var b = Crystal();
+        using var gp = Device.Upload<int>(b.GraphAtomPtr.Select(v => (int)v).ToArray());
+        using var pos = Device.Upload<float>(b.Positions);
+        using var cell = Device.Upload<float>(b.Cell);
+        GkNlBatch nb = default;
+        nb.NumAtoms = b.NumAtoms;
+        nb.NumGraphs = 1;
+        nb.GraphAtomPtr = gp.Pointer;
+        nb.Positions = pos.Pointer;
+        nb.Cell = cell.Pointer;
+        const long need = ((5 * 4) + 14 + 8) * 8;   // the documented (5 N + 14 B + 8) x 8 bytes, N = 4, B = 1
+        using var ws = Device.Allocate<long>(need / 8);
+        using var sp = Device.Upload<int>(new int[] { 0, 2, 4, 6, 8 });
+        using var es = Device.Upload<int>(Enumerable.Repeat(Poison, 8).ToArray());
+        using var ed = Device.Upload<int>(Enumerable.Repeat(Poison, 8).ToArray());
+        using var sh = Device.Upload<int>(Enumerable.Repeat(Poison, 24).ToArray());
+        (GkStatus, string) Call(void* w, long bytes, void* edgeDst)
+        {
+            GkNlBatch local = nb;
+            int st = Device.Api.gk_neighbor_list_fill_ws(&local, 2.0, (void*)sp.Pointer, w, (nuint)bytes, 8, (void*)es.Pointer, edgeDst, (int*)sh.Pointer, null, null, null);
+            return ((GkStatus)st, System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)Device.Api.gk_last_error_message()) ?? string.Empty);
+        }
+
+        Assert.That(Call(null, need, (void*)ed.Pointer), Is.EqualTo((GkStatus.Workspace, $"gk_neighbor_list_fill_ws: workspace is NULL (pass the workspace of gk_neighbor_list_count, {need} bytes)")));
+        Assert.That(Call((void*)ws.Pointer, need - 8, (void*)ed.Pointer), Is.EqualTo((GkStatus.Workspace, $"gk_neighbor_list_fill_ws: workspace_bytes = {need - 8}, needs {need}")));
+        var (st, msg) = Call((void*)(ws.Pointer + 4), need, (void*)ed.Pointer);
+        Assert.That(st, Is.EqualTo(GkStatus.InvalidArgument));
+        Assert.That(msg, Does.StartWith("gk_neighbor_list_fill_ws: workspace (").And.EndWith(") must be 8-byte aligned"));
+        Assert.That(Call((void*)ws.Pointer, need, (void*)ws.Pointer), Is.EqualTo((GkStatus.InvalidArgument, "gk_neighbor_list_fill_ws: edge_dst overlaps workspace")));
         Assert.That(es.ToArray().Concat(ed.ToArray()).Concat(sh.ToArray()).All(v => v == Poison), "an output was written by a refused call");
     }
 
