@@ -18,6 +18,15 @@
 // Bytes per output element: deg * (sizeof(T) of X + sizeof(T) of E when the message reads it, and
 // (sizeof(I) + sizeof(T) for a scalar edge value) / G of index/edge broadcast) read; sizeof(T) of Y
 // written (+ read with GK_SPMM_ACCUMULATE) and sizeof(I) of arg.
+// Bytes per edge of a row: sizeof(I) (col, one broadcast per group) + F * sizeof(T) of X gathered
+// (+ sizeof(T), H * sizeof(T) or F * sizeof(T) of E); per row: 2 sizeof(I) of row_ptr, F * sizeof(T)
+// of Y written (+ F * sizeof(I) arg).
+// ---- gspmm_vec_kernel (forward, unchunked, F % 4 == 0 and X aligned: chosen by the launcher) ----
+// As gspmm_kernel with lane j owning the 4 consecutive features 4j .. 4j+3 (+ 4G, ...), G = smallest
+// power of two >= F / 4 (at most 32): X is gathered with one 16-byte (fp32) or 8-byte (fp16/bf16)
+// load per lane and edge, a [E, F] edge operand too when lde and its base allow (vec_edge). Same
+// bytes per edge and row as above, in a quarter of the load instructions. Each element's fold is
+// gspmm_kernel's (same messages, CSR order, fp32), so the two are bitwise equal.
 // Reduction order: the owning lane folds the messages in CSR order in fp32 and rounds once to T.
 // Bitwise reproducible. Max/min: first extreme in CSR order wins, a NaN wins over numbers and the
 // first NaN is final. Mean divides the fp32 sum by the degree once. Empty rows: count = 0.
@@ -45,9 +54,10 @@
 //   order, of coef(v, e, f) * dmsg/dE. Bytes per edge: F * (sizeof(T) of gY and X) read, width *
 //   sizeof(T) written. Deterministic (serial per edge).
 //
-// Registers (ptxas 11.8, sm_90, from the NativeBuild gate): gspmm_kernel 49-50, chunk 56, combine
-// 40-44, multi 54-56, bwd_mul 55-56, bwd_x 40, bwd_e 36-39; no spills, no stack, no shared memory,
-// no __launch_bounds__. Not measured on a GPU. Lanes load scalars (no 16-byte vector loads yet).
+// Registers (ptxas 11.8, sm_90, from the NativeBuild gate): gspmm_kernel 48-50, vec 68, chunk 56,
+// combine 40-44, multi 54-56, multi_bwd 57-66, bwd_mul 55-56, bwd_x 42, bwd_e 36-39; no spills, no
+// stack, no shared memory, no __launch_bounds__. Not measured on a GPU. The chunked passes and the
+// backward kernels load scalars.
 #ifndef GK_SPMM_G_CUH
 #define GK_SPMM_G_CUH
 
@@ -86,6 +96,23 @@ GK_D void gs_st(float* p, int64_t i, float v) { p[i] = v; }
 GK_D void gs_st(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
 GK_D void gs_st(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
+// Four consecutive values p[i .. i+3] in one load: 16 bytes for fp32, 8 for fp16/bf16. The launcher
+// guarantees the alignment (p 4-element aligned, i a multiple of 4).
+GK_D void gs_ld4(const float* p, int64_t i, float (&v)[4]) {
+    const float4 t = __ldg(reinterpret_cast<const float4*>(p + i));
+    v[0] = t.x; v[1] = t.y; v[2] = t.z; v[3] = t.w;
+}
+GK_D float gs_lo_half(unsigned w, const __half*) { return __half2float(__ushort_as_half(static_cast<unsigned short>(w & 0xffffu))); }
+GK_D float gs_lo_half(unsigned w, const __nv_bfloat16*) {
+    return __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(w & 0xffffu)));
+}
+template <typename T>
+GK_D void gs_ld4(const T* p, int64_t i, float (&v)[4]) {
+    const uint2 t = __ldg(reinterpret_cast<const uint2*>(p + i));  // little endian: element 0 low
+    v[0] = gs_lo_half(t.x, p); v[1] = gs_lo_half(t.x >> 16, p);
+    v[2] = gs_lo_half(t.y, p); v[3] = gs_lo_half(t.y >> 16, p);
+}
+
 struct GSpmmArgs {
     const void* row_ptr;   // [M + 1] I
     const void* col_idx;   // [E] I
@@ -105,7 +132,7 @@ struct GSpmmArgs {
     int32_t edge_mode;
     uint32_t flags;
     int32_t group_log2;
-    int32_t pad;
+    int32_t vec_edge;  // gspmm_vec_kernel: the [E, F] edge operand is read 4 values at a time
     // GK_SPMM_CHUNKED only (graph plan schedule and the workspace partials)
     const int64_t* row_item_ptr;  // [M + 1]
     const int64_t* item_row;      // [max_items]
@@ -217,6 +244,51 @@ __global__ void gspmm_kernel(const GSpmmArgs a) {
             int64_t best = -1;
             gs_fold_range<I, T>(a, start, end, f, acc, best);
             gs_write<I, T>(a, row, f, acc, best, end - start);
+        }
+    }
+}
+
+// Four features per lane (GK_SPMM_VEC: F % 4 == 0, X and a full edge operand aligned for 4-value
+// loads; the launcher checks and otherwise runs gspmm_kernel). Each of the lane's four elements is
+// folded exactly as gspmm_kernel folds it (same messages, CSR order, fp32), so the result is bitwise
+// the scalar kernel's; only the loads are wider.
+template <typename I, typename T>
+__global__ void gspmm_vec_kernel(const GSpmmArgs a) {
+    const GsGroups g(a.group_log2);
+    const I* rp = static_cast<const I*>(a.row_ptr);
+    const I* col = static_cast<const I*>(a.col_idx);
+    const T* x = static_cast<const T*>(a.x);
+    const T* ev = static_cast<const T*>(a.e);
+    for (int64_t row = g.first; row < a.rows; row += g.stride) {
+        const int64_t start = static_cast<int64_t>(rp[row]);
+        const int64_t end = static_cast<int64_t>(rp[row + 1]);
+        for (int64_t f = 4 * static_cast<int64_t>(g.glane); f < a.feat; f += 4 * g.group) {
+            float acc[4];
+            int64_t best[4];
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                acc[k] = gs_identity(a.reduce);
+                best[k] = -1;
+            }
+            for (int64_t p = start; p < end; ++p) {
+                float xv[4] = {0.0f, 0.0f, 0.0f, 0.0f}, e[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                if (a.message != kGCopyE)
+                    gs_ld4(x, offset2d(static_cast<int64_t>(__ldg(col + p)), a.ldx, f), xv);
+                if (a.message != kGCopyU) {
+                    if (a.vec_edge != 0) {
+                        gs_ld4(ev, offset2d(p, a.lde, f), e);
+                    } else {
+#pragma unroll
+                        for (int k = 0; k < 4; ++k)
+                            e[k] = gs_edge(ev, a.edge_mode, p, a.lde, a.head_width, f + k);
+                    }
+                }
+#pragma unroll
+                for (int k = 0; k < 4; ++k)
+                    gs_fold(a.reduce, gs_message(a.message, xv[k], e[k]), p, acc[k], best[k]);
+            }
+#pragma unroll
+            for (int k = 0; k < 4; ++k) gs_write<I, T>(a, row, f + k, acc[k], best[k], end - start);
         }
     }
 }

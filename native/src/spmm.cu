@@ -538,8 +538,21 @@ gk_status prepare_backward(const char* op, const gk_csr* csr, const gk_plan* pla
     return GK_SUCCESS;
 }
 
+// Forward variant by feature width (as dgSPARSE selects by the dense width): the 4-wide kernel
+// whenever F % 4 == 0 and X (leading dimension and base) allows 4-value loads, with
+// G = smallest power of two >= F / 4 lanes per row (one lane per row up to F = 4, a full warp from
+// F = 128); otherwise the scalar kernel with G >= F. Both give bitwise the same result.
+bool use_vec(const gk_spmm_desc& d, const Resolved& r, const void* x) {
+    const size_t vsz = dtype_size(d.dtype);
+    return d.feat % 4 == 0 &&
+           (d.message == GK_MESSAGE_COPY_E || (r.ldx % 4 == 0 && gk::aligned(x, 4 * vsz)));
+}
+
 template <typename I, typename T>
-cudaError_t launch_ex(const gk::GSpmmArgs& a, bool chunked, cudaStream_t st) {
+cudaError_t launch_ex(const gk::GSpmmArgs& a, bool chunked, bool vec, cudaStream_t st) {
+    if (!chunked && vec)
+        return GK_LAUNCH((gk::gspmm_vec_kernel<I, T>), dim3(blocks_for(a.rows, a.group_log2)),
+                         dim3(gk::kGSpmmBlockThreads), 0, st, a);
     if (!chunked)
         return GK_LAUNCH((gk::gspmm_kernel<I, T>), dim3(blocks_for(a.rows, a.group_log2)),
                          dim3(gk::kGSpmmBlockThreads), 0, st, a);
@@ -553,10 +566,11 @@ cudaError_t launch_ex(const gk::GSpmmArgs& a, bool chunked, cudaStream_t st) {
 }
 
 template <typename I>
-cudaError_t launch_ex_t(int32_t dtype, const gk::GSpmmArgs& a, bool chunked, cudaStream_t st) {
-    if (dtype == GK_DTYPE_F16) return launch_ex<I, __half>(a, chunked, st);
-    if (dtype == GK_DTYPE_BF16) return launch_ex<I, __nv_bfloat16>(a, chunked, st);
-    return launch_ex<I, float>(a, chunked, st);
+cudaError_t launch_ex_t(int32_t dtype, const gk::GSpmmArgs& a, bool chunked, bool vec,
+                        cudaStream_t st) {
+    if (dtype == GK_DTYPE_F16) return launch_ex<I, __half>(a, chunked, vec, st);
+    if (dtype == GK_DTYPE_BF16) return launch_ex<I, __nv_bfloat16>(a, chunked, vec, st);
+    return launch_ex<I, float>(a, chunked, vec, st);
 }
 
 template <typename I>
@@ -728,10 +742,16 @@ GK_API gk_status gk_spmm_ex(const gk_csr* csr, const gk_spmm_desc* desc, const v
                                                           (plan->max_items * d.feat * 4 + 7) / 8 * 8)
                              : nullptr;
     }
+    const bool vec = !chunked && use_vec(d, r, x);
+    if (vec) {
+        a.group_log2 = group_log2_for(d.feat / 4);
+        a.vec_edge = d.edge_mode == GK_EDGE_FULL && r.lde % 4 == 0 &&
+                     gk::aligned(edge, 4 * dtype_size(d.dtype));
+    }
     const cudaStream_t st = gk::as_stream(stream);
     const cudaError_t err = csr->index_type == GK_INDEX_INT32
-                                ? launch_ex_t<int32_t>(d.dtype, a, chunked, st)
-                                : launch_ex_t<int64_t>(d.dtype, a, chunked, st);
+                                ? launch_ex_t<int32_t>(d.dtype, a, chunked, vec, st)
+                                : launch_ex_t<int64_t>(d.dtype, a, chunked, vec, st);
     if (err != cudaSuccess) return gk::fail_cuda(err, op);
     return GK_SUCCESS;
     GK_ABI_END
