@@ -261,6 +261,33 @@ GK_API gk_status gk_spmm_multi(const gk_csr* csr, const gk_spmm_desc* desc, uint
                                const void* x, const void* edge, void* const* outputs,
                                void* stream);
 
+/** Workspace gk_spmm_multi_backward needs: E * F floats (dL/d message per edge and feature). */
+GK_API gk_status gk_spmm_multi_backward_workspace_size(const gk_csr* csr,
+                                                       const gk_spmm_desc* desc, size_t* bytes);
+
+/**
+ * Backward of gk_spmm_multi (the same csr and desc: reduce = 0, flags = 0). stats: the statistics
+ * that have an upstream gradient (a non-empty gk_multi_reduce mask, need not equal the forward's);
+ * grad_outputs: 6 pointers indexed by bit, each dL/d statistic [M, F] with leading dimension ld_gy
+ * (0 = F), non-NULL exactly for the bits in stats. x and edge: the forward's inputs. NOTHING of the
+ * forward has to be saved: a first pass per row refolds the messages exactly as the forward does
+ * (fp32 Welford mean and M2, first-wins min/max winners) and writes per edge e and feature f
+ *   dL/dm = gSum + gMean/deg + (2 gVar/deg + gStd/(deg std)) (m_e - mean)
+ *           + gMin [e is the min's winner] + gMax [e is the max's winner]
+ * into the workspace (ties: the lowest CSR position gets the whole gradient, as the forward picks
+ * it; std = 0, i.e. all messages of the row equal: the std term is 0, a subgradient, not NaN).
+ * grad_x (NULL to skip; must be NULL for COPY_E): dL/dX [K, F] (ld_gx, 0 = F), OVERWRITTEN, per
+ * source node over plan's transpose; grad_edge (NULL to skip; must be NULL for COPY_U): dL/dE in
+ * E's shape (ld_ge, 0 = width), one thread per edge. No atomics; bitwise reproducible; fp32
+ * accumulation, one rounding to dtype. Empty rows contribute nothing.
+ */
+GK_API gk_status gk_spmm_multi_backward(const gk_csr* csr, const gk_plan* plan,
+                                        const gk_spmm_desc* desc, uint32_t stats, const void* x,
+                                        const void* edge, const void* const* grad_outputs,
+                                        int64_t ld_gy, void* grad_x, int64_t ld_gx,
+                                        void* grad_edge, int64_t ld_ge, void* workspace,
+                                        size_t workspace_bytes, void* stream);
+
 /* (end of message passing: SpMM section) */
 
 /* ---------------------------------------------------------------- graph plan --------------- */

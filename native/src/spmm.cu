@@ -340,8 +340,219 @@ gk_status check_overlaps(const char* op, const Extent* outs, size_t n_out, const
     return GK_SUCCESS;
 }
 
+// x (NULL exactly when the message does not read it) and the edge operand (NULL exactly for
+// GK_EDGE_NONE): the input checks gk_spmm_ex and gk_spmm_multi share.
+gk_status check_forward_inputs(const char* op, const gk_csr* csr, const gk_spmm_desc& d,
+                               const Resolved& r, const void* x, const void* edge) {
+    const size_t vsz = dtype_size(d.dtype);
+    if (d.message == GK_MESSAGE_COPY_E && x != nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: x must be NULL for GK_MESSAGE_COPY_E", op);
+    if (d.message != GK_MESSAGE_COPY_E) {
+        const gk_status s = gk::check_matrix(op, "x", "desc->ldx", x,
+                                             csr->nnz > 0 ? csr->num_cols : 0, d.feat, r.ldx, vsz);
+        if (s != GK_SUCCESS) return s;
+    }
+    if (d.edge_mode == GK_EDGE_NONE && edge != nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: edge must be NULL for GK_MESSAGE_COPY_U",
+                        op);
+    if (d.edge_mode != GK_EDGE_NONE)
+        return gk::check_matrix(op, "edge", "desc->lde", edge, csr->nnz, r.width, r.lde, vsz);
+    return GK_SUCCESS;
+}
+
+// Appends what the kernels read of x / the edge operand (when has_x / has_e) and of the graph.
+size_t add_read_extents(Extent* ins, size_t n, const gk_csr* csr, const gk_spmm_desc& d,
+                        const Resolved& r, const void* x, const void* edge, bool has_x,
+                        bool has_e) {
+    const size_t vsz = dtype_size(d.dtype);
+    const int64_t isz = static_cast<int64_t>(gk::index_size(csr->index_type));
+    ins[n++] = {"x", x, has_x ? gk::matrix_bytes(csr->nnz > 0 ? csr->num_cols : 0, d.feat, r.ldx, vsz) : 0};
+    ins[n++] = {"edge", edge, has_e ? gk::matrix_bytes(csr->nnz, r.width, r.lde, vsz) : 0};
+    ins[n++] = {"csr->row_ptr", csr->row_ptr, (csr->num_rows + 1) * isz};
+    ins[n++] = {"csr->col_idx", csr->col_idx, csr->nnz * isz};
+    return n;
+}
+
+// The kernels' view of a forward (outputs and the chunk schedule are set by the caller).
+gk::GSpmmArgs forward_args(const gk_csr* csr, const gk_spmm_desc& d, const Resolved& r,
+                           const void* x, const void* edge) {
+    gk::GSpmmArgs a{};
+    a.row_ptr = csr->row_ptr;
+    a.col_idx = csr->col_idx;
+    a.x = x;
+    a.ldx = r.ldx;
+    a.e = edge;
+    a.lde = r.lde;
+    a.head_width = r.head_width;
+    a.ldy = r.ldy;
+    a.ld_arg = r.ld_arg;
+    a.rows = csr->num_rows;
+    a.feat = d.feat;
+    a.message = d.message;
+    a.reduce = d.reduce;
+    a.edge_mode = d.edge_mode;
+    a.flags = d.flags;
+    a.group_log2 = group_log2_for(d.feat);
+    return a;
+}
+
+// The upstream gradients of a backward, each [M, F] with leading dimension ld_gy: gk_spmm_backward's
+// grad_y, or those of the statistics gk_spmm_multi_backward was given (names[k] NULL: no gradient).
+struct Upstream {
+    const void* g[gk::kMultiOutputs];
+    const char* names[gk::kMultiOutputs];
+};
+
+// The checks both backward entry points share; fills *a. refold: the backward recomputes every
+// message (mul reducer, multi-reducer), so it reads x and the edge operand whatever is wanted, and
+// keeps dL/dm in the [E, F] fp32 workspace.
+gk_status prepare_backward(const char* op, const gk_csr* csr, const gk_plan* plan,
+                           const gk_spmm_desc& d, const Resolved& r, bool refold, const void* x,
+                           const void* edge, const void* arg, const Upstream& up, int64_t ld_gy,
+                           void* grad_x, int64_t ld_gx, void* grad_edge, int64_t ld_ge,
+                           void* workspace, size_t workspace_bytes, gk::GSpmmBwdArgs* a) {
+    const int64_t rows = csr->num_rows, cols = csr->num_cols, nnz = csr->nnz;
+    const size_t vsz = dtype_size(d.dtype);
+    const size_t isz = gk::index_size(csr->index_type);
+    const bool extreme = d.reduce == GK_REDUCE_MAX || d.reduce == GK_REDUCE_MIN;
+    gk_status s = GK_SUCCESS;
+    if (d.message == GK_MESSAGE_COPY_E && grad_x != nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: grad_x must be NULL for GK_MESSAGE_COPY_E (the message does not read x)",
+                        op);
+    if (d.message == GK_MESSAGE_COPY_U && grad_edge != nullptr)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: grad_edge must be NULL for GK_MESSAGE_COPY_U (no edge operand)", op);
+    if (ld_gy < 0 || ld_gx < 0 || ld_ge < 0)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: ld_gy = %lld, ld_gx = %lld, ld_ge = %lld: none may be negative", op,
+                        static_cast<long long>(ld_gy), static_cast<long long>(ld_gx),
+                        static_cast<long long>(ld_ge));
+    const int64_t lgy = ld_gy == 0 ? d.feat : ld_gy;
+    const int64_t lgx = ld_gx == 0 ? d.feat : ld_gx;
+    const int64_t lge = ld_ge == 0 ? (r.width > 0 ? r.width : 1) : ld_ge;
+    // What the kernels will read.
+    const bool need_x = d.message != GK_MESSAGE_COPY_E &&
+                        (refold || (grad_edge != nullptr && (d.message == GK_MESSAGE_U_MUL_E ||
+                                                             d.message == GK_MESSAGE_U_DIV_E)));
+    const bool need_e = d.edge_mode != GK_EDGE_NONE &&
+                        (refold || grad_edge != nullptr ||
+                         (grad_x != nullptr && (d.message == GK_MESSAGE_U_MUL_E ||
+                                                d.message == GK_MESSAGE_U_DIV_E)));
+    if (need_x) {
+        s = gk::check_matrix(op, "x", "desc->ldx", x, nnz > 0 ? cols : 0, d.feat, r.ldx, vsz);
+        if (s != GK_SUCCESS) return s;
+    }
+    if (need_e) {
+        s = gk::check_matrix(op, "edge", "desc->lde", edge, nnz, r.width, r.lde, vsz);
+        if (s != GK_SUCCESS) return s;
+    }
+    for (int k = 0; k < gk::kMultiOutputs; ++k) {
+        if (up.names[k] == nullptr) continue;
+        s = gk::check_matrix(op, up.names[k], "ld_gy", up.g[k], nnz > 0 ? rows : 0, d.feat, lgy, vsz);
+        if (s != GK_SUCCESS) return s;
+    }
+    if (extreme && nnz > 0) {
+        if (arg == nullptr)
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                            "%s: arg is NULL; the max/min backward needs the forward's arg_out", op);
+        s = gk::check_matrix(op, "arg", "desc->ld_arg", arg, rows, d.feat, r.ld_arg, isz);
+        if (s != GK_SUCCESS) return s;
+    }
+    if (grad_x != nullptr) {
+        s = check_plan(op, csr, plan);
+        if (s != GK_SUCCESS) return s;
+        if (plan->t_row_ptr == nullptr || (nnz > 0 && (plan->t_col_idx == nullptr ||
+                                                       plan->perm == nullptr)))
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                            "%s: plan->t_row_ptr, t_col_idx or perm is NULL", op);
+        s = gk::check_matrix(op, "grad_x", "ld_gx", grad_x, cols, d.feat, lgx, vsz);
+        if (s != GK_SUCCESS) return s;
+    }
+    if (grad_edge != nullptr) {
+        s = gk::check_matrix(op, "grad_edge", "ld_ge", grad_edge, nnz, r.width, lge, vsz);
+        if (s != GK_SUCCESS) return s;
+    }
+    const int64_t ws_need = refold ? nnz * d.feat * 4 : 0;
+    if (ws_need > 0) {
+        if (workspace == nullptr)
+            return gk::fail(GK_ERROR_WORKSPACE, "%s: workspace is NULL (needs %lld bytes)", op,
+                            static_cast<long long>(ws_need));
+        if (workspace_bytes < static_cast<size_t>(ws_need))
+            return gk::fail(GK_ERROR_WORKSPACE, "%s: workspace_bytes = %zu, needs %lld", op,
+                            workspace_bytes, static_cast<long long>(ws_need));
+        if (!gk::aligned(workspace, 4))
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: workspace (%p) must be 4-byte aligned",
+                            op, workspace);
+    }
+    const int64_t isz64 = static_cast<int64_t>(isz);
+    Extent ins[6 + gk::kMultiOutputs + 4];
+    size_t n_in = add_read_extents(ins, 0, csr, d, r, x, edge, need_x, need_e);
+    ins[n_in++] = {"arg", arg, extreme ? gk::matrix_bytes(rows, d.feat, r.ld_arg, isz) : 0};
+    for (int k = 0; k < gk::kMultiOutputs; ++k)
+        if (up.names[k] != nullptr)
+            ins[n_in++] = {up.names[k], up.g[k], gk::matrix_bytes(nnz > 0 ? rows : 0, d.feat, lgy, vsz)};
+    const bool tr = grad_x != nullptr;
+    ins[n_in++] = {"plan->t_row_ptr", tr ? plan->t_row_ptr : nullptr, (cols + 1) * isz64};
+    ins[n_in++] = {"plan->t_col_idx", tr ? plan->t_col_idx : nullptr, nnz * isz64};
+    ins[n_in++] = {"plan->perm", tr ? plan->perm : nullptr, nnz * isz64};
+    const Extent outs[] = {
+        {"grad_x", grad_x, grad_x != nullptr ? gk::matrix_bytes(cols, d.feat, lgx, vsz) : 0},
+        {"grad_edge", grad_edge, grad_edge != nullptr ? gk::matrix_bytes(nnz, r.width, lge, vsz) : 0},
+        {"workspace", workspace, ws_need},
+    };
+    s = check_overlaps(op, outs, 3, ins, n_in);
+    if (s != GK_SUCCESS) return s;
+
+    *a = gk::GSpmmBwdArgs{};
+    a->row_ptr = csr->row_ptr;
+    a->col_idx = csr->col_idx;
+    if (tr) {
+        a->t_row_ptr = plan->t_row_ptr;
+        a->t_col_idx = plan->t_col_idx;
+        a->perm = plan->perm;
+    }
+    a->x = x;
+    a->ldx = r.ldx;
+    a->e = edge;
+    a->lde = r.lde;
+    a->head_width = r.head_width;
+    a->heads = d.edge_mode == GK_EDGE_PER_HEAD ? d.heads : 1;
+    a->arg = arg;
+    a->ld_arg = r.ld_arg;
+    a->gy = up.g[0];
+    a->ld_gy = lgy;
+    a->gx = grad_x;
+    a->ld_gx = lgx;
+    a->ge = grad_edge;
+    a->ld_ge = lge;
+    a->dm = static_cast<float*>(ws_need > 0 ? workspace : nullptr);
+    a->rows = rows;
+    a->cols = cols;
+    a->nnz = nnz;
+    a->feat = d.feat;
+    a->message = d.message;
+    a->reduce = d.reduce;
+    a->edge_mode = d.edge_mode;
+    a->group_log2 = group_log2_for(d.feat);
+    return GK_SUCCESS;
+}
+
+// Forward variant by feature width (as dgSPARSE selects by the dense width): the 4-wide kernel
+// whenever F % 4 == 0 and X (leading dimension and base) allows 4-value loads, with
+// G = smallest power of two >= F / 4 lanes per row (one lane per row up to F = 4, a full warp from
+// F = 128); otherwise the scalar kernel with G >= F. Both give bitwise the same result.
+bool use_vec(const gk_spmm_desc& d, const Resolved& r, const void* x) {
+    const size_t vsz = dtype_size(d.dtype);
+    return d.feat % 4 == 0 &&
+           (d.message == GK_MESSAGE_COPY_E || (r.ldx % 4 == 0 && gk::aligned(x, 4 * vsz)));
+}
+
 template <typename I, typename T>
-cudaError_t launch_ex(const gk::GSpmmArgs& a, bool chunked, cudaStream_t st) {
+cudaError_t launch_ex(const gk::GSpmmArgs& a, bool chunked, bool vec, cudaStream_t st) {
+    if (!chunked && vec)
+        return GK_LAUNCH((gk::gspmm_vec_kernel<I, T>), dim3(blocks_for(a.rows, a.group_log2)),
+                         dim3(gk::kGSpmmBlockThreads), 0, st, a);
     if (!chunked)
         return GK_LAUNCH((gk::gspmm_kernel<I, T>), dim3(blocks_for(a.rows, a.group_log2)),
                          dim3(gk::kGSpmmBlockThreads), 0, st, a);
@@ -355,10 +566,11 @@ cudaError_t launch_ex(const gk::GSpmmArgs& a, bool chunked, cudaStream_t st) {
 }
 
 template <typename I>
-cudaError_t launch_ex_t(int32_t dtype, const gk::GSpmmArgs& a, bool chunked, cudaStream_t st) {
-    if (dtype == GK_DTYPE_F16) return launch_ex<I, __half>(a, chunked, st);
-    if (dtype == GK_DTYPE_BF16) return launch_ex<I, __nv_bfloat16>(a, chunked, st);
-    return launch_ex<I, float>(a, chunked, st);
+cudaError_t launch_ex_t(int32_t dtype, const gk::GSpmmArgs& a, bool chunked, bool vec,
+                        cudaStream_t st) {
+    if (dtype == GK_DTYPE_F16) return launch_ex<I, __half>(a, chunked, vec, st);
+    if (dtype == GK_DTYPE_BF16) return launch_ex<I, __nv_bfloat16>(a, chunked, vec, st);
+    return launch_ex<I, float>(a, chunked, vec, st);
 }
 
 template <typename I>
@@ -371,12 +583,21 @@ cudaError_t launch_multi_t(int32_t dtype, const gk::GSpmmArgs& a, const gk::GSpm
     return GK_LAUNCH((gk::gspmm_multi_kernel<I, float>), grid, block, 0, st, a, o);
 }
 
+// Backward launches. multi (non-NULL: the multi-reducer's upstream gradients): pass 1 writes dL/dm
+// per edge into the workspace, and the gradient passes then read it as they read the mul reducer's.
 template <typename I, typename T>
-cudaError_t launch_bwd(const gk::GSpmmBwdArgs& a, cudaStream_t st) {
+cudaError_t launch_bwd(gk::GSpmmBwdArgs a, const gk::GSpmmMultiGrad* multi, cudaStream_t st) {
     cudaError_t err = cudaSuccess;
-    if (a.reduce == gk::kGMul && a.rows > 0)
+    if (multi != nullptr) {
+        if (a.rows > 0 && a.nnz > 0)
+            err = GK_LAUNCH((gk::gspmm_multi_bwd_kernel<I, T>),
+                            dim3(blocks_for(a.rows, a.group_log2)), dim3(gk::kGSpmmBlockThreads), 0,
+                            st, a, *multi);
+        a.reduce = gk::kGMul;
+    } else if (a.reduce == gk::kGMul && a.rows > 0) {
         err = GK_LAUNCH((gk::gspmm_bwd_mul_kernel<I, T>), dim3(blocks_for(a.rows, a.group_log2)),
                         dim3(gk::kGSpmmBlockThreads), 0, st, a);
+    }
     if (err == cudaSuccess && a.gx != nullptr && a.cols > 0)
         err = GK_LAUNCH((gk::gspmm_bwd_x_kernel<I, T>), dim3(blocks_for(a.cols, a.group_log2)),
                         dim3(gk::kGSpmmBlockThreads), 0, st, a);
@@ -387,10 +608,49 @@ cudaError_t launch_bwd(const gk::GSpmmBwdArgs& a, cudaStream_t st) {
 }
 
 template <typename I>
-cudaError_t launch_bwd_t(int32_t dtype, const gk::GSpmmBwdArgs& a, cudaStream_t st) {
-    if (dtype == GK_DTYPE_F16) return launch_bwd<I, __half>(a, st);
-    if (dtype == GK_DTYPE_BF16) return launch_bwd<I, __nv_bfloat16>(a, st);
-    return launch_bwd<I, float>(a, st);
+cudaError_t launch_bwd_t(int32_t dtype, const gk::GSpmmBwdArgs& a, const gk::GSpmmMultiGrad* multi,
+                         cudaStream_t st) {
+    if (dtype == GK_DTYPE_F16) return launch_bwd<I, __half>(a, multi, st);
+    if (dtype == GK_DTYPE_BF16) return launch_bwd<I, __nv_bfloat16>(a, multi, st);
+    return launch_bwd<I, float>(a, multi, st);
+}
+
+const char* const kMultiNames[gk::kMultiOutputs] = {"outputs[0] (sum)", "outputs[1] (mean)",
+                                                    "outputs[2] (min)", "outputs[3] (max)",
+                                                    "outputs[4] (var)", "outputs[5] (std)"};
+const char* const kMultiGradNames[gk::kMultiOutputs] = {
+    "grad_outputs[0] (sum)", "grad_outputs[1] (mean)", "grad_outputs[2] (min)",
+    "grad_outputs[3] (max)", "grad_outputs[4] (var)",  "grad_outputs[5] (std)"};
+
+// stats: a non-empty gk_multi_reduce mask, and p[k] non-NULL exactly for its bits.
+gk_status check_stats(const char* op, uint32_t stats, const void* const* p, const char* what,
+                      const char* const* names) {
+    if (stats == 0 || (stats & ~63u) != 0)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: stats = 0x%x must be a non-empty gk_multi_reduce mask (bits 0..5)", op,
+                        stats);
+    if (p == nullptr) return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", op, what);
+    for (int k = 0; k < gk::kMultiOutputs; ++k)
+        if (((stats >> k) & 1u) == 0u && p[k] != nullptr)
+            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                            "%s: %s must be NULL: bit %d is not in stats = 0x%x", op, names[k], k,
+                            stats);
+    return GK_SUCCESS;
+}
+
+// The multi-reducer's entry checks: the descriptor (reduce and flags unused, must be 0), then the
+// stats mask against the pointers p (outputs or upstream gradients).
+gk_status check_multi_entry(const char* op, const gk_csr* csr, const gk_spmm_desc* desc,
+                            uint32_t stats, const void* const* p, const char* what,
+                            const char* const* names, Resolved* r) {
+    gk_status s = check_desc(op, csr, desc, r);
+    if (s != GK_SUCCESS) return s;
+    if (desc->reduce != 0 || desc->flags != 0)
+        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
+                        "%s: desc->reduce = %d and desc->flags = 0x%x must both be 0 (the statistics "
+                        "come from stats)",
+                        op, desc->reduce, desc->flags);
+    return p == nullptr && what == nullptr ? GK_SUCCESS : check_stats(op, stats, p, what, names);
 }
 
 }  // namespace
@@ -425,24 +685,12 @@ GK_API gk_status gk_spmm_ex(const gk_csr* csr, const gk_spmm_desc* desc, const v
     gk_status s = check_desc(op, csr, desc, &r);
     if (s != GK_SUCCESS) return s;
     const gk_spmm_desc& d = *desc;
-    const int64_t rows = csr->num_rows, cols = csr->num_cols, nnz = csr->nnz;
+    const int64_t rows = csr->num_rows;
     const size_t vsz = dtype_size(d.dtype);
     const size_t isz = gk::index_size(csr->index_type);
-    const bool reads_x = d.message != GK_MESSAGE_COPY_E;
     const bool extreme = d.reduce == GK_REDUCE_MAX || d.reduce == GK_REDUCE_MIN;
-    if (!reads_x && x != nullptr)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: x must be NULL for GK_MESSAGE_COPY_E", op);
-    if (reads_x) {
-        s = gk::check_matrix(op, "x", "desc->ldx", x, nnz > 0 ? cols : 0, d.feat, r.ldx, vsz);
-        if (s != GK_SUCCESS) return s;
-    }
-    if (d.edge_mode == GK_EDGE_NONE && edge != nullptr)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: edge must be NULL for GK_MESSAGE_COPY_U",
-                        op);
-    if (d.edge_mode != GK_EDGE_NONE) {
-        s = gk::check_matrix(op, "edge", "desc->lde", edge, nnz, r.width, r.lde, vsz);
-        if (s != GK_SUCCESS) return s;
-    }
+    s = check_forward_inputs(op, csr, d, r, x, edge);
+    if (s != GK_SUCCESS) return s;
     s = gk::check_matrix(op, "y", "desc->ldy", y, rows, d.feat, r.ldy, vsz);
     if (s != GK_SUCCESS) return s;
     if (arg_out != nullptr) {
@@ -469,13 +717,9 @@ GK_API gk_status gk_spmm_ex(const gk_csr* csr, const gk_spmm_desc* desc, const v
             return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: workspace (%p) must be 8-byte aligned",
                             op, workspace);
     }
-    const int64_t isz64 = static_cast<int64_t>(isz);
-    const Extent ins[] = {
-        {"x", x, reads_x ? gk::matrix_bytes(nnz > 0 ? cols : 0, d.feat, r.ldx, vsz) : 0},
-        {"edge", edge, d.edge_mode != GK_EDGE_NONE ? gk::matrix_bytes(nnz, r.width, r.lde, vsz) : 0},
-        {"csr->row_ptr", csr->row_ptr, (rows + 1) * isz64},
-        {"csr->col_idx", csr->col_idx, nnz * isz64},
-    };
+    Extent ins[4];
+    add_read_extents(ins, 0, csr, d, r, x, edge, d.message != GK_MESSAGE_COPY_E,
+                     d.edge_mode != GK_EDGE_NONE);
     const Extent outs[] = {
         {"y", y, gk::matrix_bytes(rows, d.feat, r.ldy, vsz)},
         {"arg_out", arg_out, arg_out != nullptr ? gk::matrix_bytes(rows, d.feat, r.ld_arg, isz) : 0},
@@ -485,25 +729,9 @@ GK_API gk_status gk_spmm_ex(const gk_csr* csr, const gk_spmm_desc* desc, const v
     if (s != GK_SUCCESS) return s;
     if (rows == 0) return GK_SUCCESS;
 
-    gk::GSpmmArgs a{};
-    a.row_ptr = csr->row_ptr;
-    a.col_idx = csr->col_idx;
-    a.x = x;
-    a.ldx = r.ldx;
-    a.e = edge;
-    a.lde = r.lde;
-    a.head_width = r.head_width;
+    gk::GSpmmArgs a = forward_args(csr, d, r, x, edge);
     a.y = y;
-    a.ldy = r.ldy;
     a.arg = arg_out;
-    a.ld_arg = r.ld_arg;
-    a.rows = rows;
-    a.feat = d.feat;
-    a.message = d.message;
-    a.reduce = d.reduce;
-    a.edge_mode = d.edge_mode;
-    a.flags = d.flags;
-    a.group_log2 = group_log2_for(d.feat);
     if (chunked) {
         a.row_item_ptr = plan->row_item_ptr;
         a.item_row = plan->item_row;
@@ -514,10 +742,16 @@ GK_API gk_status gk_spmm_ex(const gk_csr* csr, const gk_spmm_desc* desc, const v
                                                           (plan->max_items * d.feat * 4 + 7) / 8 * 8)
                              : nullptr;
     }
+    const bool vec = !chunked && use_vec(d, r, x);
+    if (vec) {
+        a.group_log2 = group_log2_for(d.feat / 4);
+        a.vec_edge = d.edge_mode == GK_EDGE_FULL && r.lde % 4 == 0 &&
+                     gk::aligned(edge, 4 * dtype_size(d.dtype));
+    }
     const cudaStream_t st = gk::as_stream(stream);
     const cudaError_t err = csr->index_type == GK_INDEX_INT32
-                                ? launch_ex_t<int32_t>(d.dtype, a, chunked, st)
-                                : launch_ex_t<int64_t>(d.dtype, a, chunked, st);
+                                ? launch_ex_t<int32_t>(d.dtype, a, chunked, vec, st)
+                                : launch_ex_t<int64_t>(d.dtype, a, chunked, vec, st);
     if (err != cudaSuccess) return gk::fail_cuda(err, op);
     return GK_SUCCESS;
     GK_ABI_END
@@ -529,77 +763,31 @@ GK_API gk_status gk_spmm_multi(const gk_csr* csr, const gk_spmm_desc* desc, uint
     GK_ABI_BEGIN
     const char* op = "gk_spmm_multi";
     Resolved r{};
-    gk_status s = check_desc(op, csr, desc, &r);
+    gk_status s = check_multi_entry(op, csr, desc, stats, outputs, "outputs", kMultiNames, &r);
     if (s != GK_SUCCESS) return s;
     const gk_spmm_desc& d = *desc;
-    if (d.reduce != 0 || d.flags != 0)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: desc->reduce = %d and desc->flags = 0x%x must both be 0 (the statistics "
-                        "come from stats)",
-                        op, d.reduce, d.flags);
-    if (stats == 0 || (stats & ~63u) != 0)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: stats = 0x%x must be a non-empty gk_multi_reduce mask (bits 0..5)", op,
-                        stats);
-    if (outputs == nullptr) return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: outputs is NULL", op);
-    const int64_t rows = csr->num_rows, cols = csr->num_cols, nnz = csr->nnz;
+    const int64_t rows = csr->num_rows;
     const size_t vsz = dtype_size(d.dtype);
-    const bool reads_x = d.message != GK_MESSAGE_COPY_E;
-    if (!reads_x && x != nullptr)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: x must be NULL for GK_MESSAGE_COPY_E", op);
-    if (reads_x) {
-        s = gk::check_matrix(op, "x", "desc->ldx", x, nnz > 0 ? cols : 0, d.feat, r.ldx, vsz);
-        if (s != GK_SUCCESS) return s;
-    }
-    if (d.edge_mode == GK_EDGE_NONE && edge != nullptr)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: edge must be NULL for GK_MESSAGE_COPY_U",
-                        op);
-    if (d.edge_mode != GK_EDGE_NONE) {
-        s = gk::check_matrix(op, "edge", "desc->lde", edge, nnz, r.width, r.lde, vsz);
-        if (s != GK_SUCCESS) return s;
-    }
-    static const char* const names[gk::kMultiOutputs] = {"outputs[0] (sum)", "outputs[1] (mean)",
-                                                         "outputs[2] (min)", "outputs[3] (max)",
-                                                         "outputs[4] (var)", "outputs[5] (std)"};
+    s = check_forward_inputs(op, csr, d, r, x, edge);
+    if (s != GK_SUCCESS) return s;
     gk::GSpmmMultiOut o{};
     Extent outs[gk::kMultiOutputs];
     for (int k = 0; k < gk::kMultiOutputs; ++k) {
         const bool want = (stats >> k) & 1u;
-        if (!want && outputs[k] != nullptr)
-            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                            "%s: %s must be NULL: bit %d is not in stats = 0x%x", op, names[k], k,
-                            stats);
         if (want) {
-            s = gk::check_matrix(op, names[k], "desc->ldy", outputs[k], rows, d.feat, r.ldy, vsz);
+            s = gk::check_matrix(op, kMultiNames[k], "desc->ldy", outputs[k], rows, d.feat, r.ldy, vsz);
             if (s != GK_SUCCESS) return s;
         }
         o.out[k] = want ? outputs[k] : nullptr;
-        outs[k] = {names[k], o.out[k], want ? gk::matrix_bytes(rows, d.feat, r.ldy, vsz) : 0};
+        outs[k] = {kMultiNames[k], o.out[k], want ? gk::matrix_bytes(rows, d.feat, r.ldy, vsz) : 0};
     }
-    const int64_t isz64 = static_cast<int64_t>(gk::index_size(csr->index_type));
-    const Extent ins[] = {
-        {"x", x, reads_x ? gk::matrix_bytes(nnz > 0 ? cols : 0, d.feat, r.ldx, vsz) : 0},
-        {"edge", edge, d.edge_mode != GK_EDGE_NONE ? gk::matrix_bytes(nnz, r.width, r.lde, vsz) : 0},
-        {"csr->row_ptr", csr->row_ptr, (rows + 1) * isz64},
-        {"csr->col_idx", csr->col_idx, nnz * isz64},
-    };
+    Extent ins[4];
+    add_read_extents(ins, 0, csr, d, r, x, edge, d.message != GK_MESSAGE_COPY_E,
+                     d.edge_mode != GK_EDGE_NONE);
     s = check_overlaps(op, outs, gk::kMultiOutputs, ins, 4);
     if (s != GK_SUCCESS) return s;
     if (rows == 0) return GK_SUCCESS;
-    gk::GSpmmArgs a{};
-    a.row_ptr = csr->row_ptr;
-    a.col_idx = csr->col_idx;
-    a.x = x;
-    a.ldx = r.ldx;
-    a.e = edge;
-    a.lde = r.lde;
-    a.head_width = r.head_width;
-    a.ldy = r.ldy;
-    a.rows = rows;
-    a.feat = d.feat;
-    a.message = d.message;
-    a.edge_mode = d.edge_mode;
-    a.group_log2 = group_log2_for(d.feat);
+    const gk::GSpmmArgs a = forward_args(csr, d, r, x, edge);
     const cudaStream_t st = gk::as_stream(stream);
     const cudaError_t err = csr->index_type == GK_INDEX_INT32
                                 ? launch_multi_t<int32_t>(d.dtype, a, o, st)
@@ -633,132 +821,65 @@ GK_API gk_status gk_spmm_backward(const gk_csr* csr, const gk_plan* plan,
     gk_status s = check_desc(op, csr, desc, &r);
     if (s != GK_SUCCESS) return s;
     const gk_spmm_desc& d = *desc;
-    const int64_t rows = csr->num_rows, cols = csr->num_cols, nnz = csr->nnz;
-    const size_t vsz = dtype_size(d.dtype);
-    const size_t isz = gk::index_size(csr->index_type);
-    const bool extreme = d.reduce == GK_REDUCE_MAX || d.reduce == GK_REDUCE_MIN;
-    const bool is_mul = d.reduce == GK_REDUCE_MUL;
-    if (d.message == GK_MESSAGE_COPY_E && grad_x != nullptr)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: grad_x must be NULL for GK_MESSAGE_COPY_E (the message does not read x)",
-                        op);
-    if (d.message == GK_MESSAGE_COPY_U && grad_edge != nullptr)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: grad_edge must be NULL for GK_MESSAGE_COPY_U (no edge operand)", op);
-    if (ld_gy < 0 || ld_gx < 0 || ld_ge < 0)
-        return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                        "%s: ld_gy = %lld, ld_gx = %lld, ld_ge = %lld: none may be negative", op,
-                        static_cast<long long>(ld_gy), static_cast<long long>(ld_gx),
-                        static_cast<long long>(ld_ge));
-    const int64_t lgy = ld_gy == 0 ? d.feat : ld_gy;
-    const int64_t lgx = ld_gx == 0 ? d.feat : ld_gx;
-    const int64_t lge = ld_ge == 0 ? (r.width > 0 ? r.width : 1) : ld_ge;
-    // What the kernels will read.
-    const bool need_x = d.message != GK_MESSAGE_COPY_E &&
-                        (is_mul || (grad_edge != nullptr && (d.message == GK_MESSAGE_U_MUL_E ||
-                                                             d.message == GK_MESSAGE_U_DIV_E)));
-    const bool need_e = d.edge_mode != GK_EDGE_NONE &&
-                        (is_mul || grad_edge != nullptr ||
-                         (grad_x != nullptr && (d.message == GK_MESSAGE_U_MUL_E ||
-                                                d.message == GK_MESSAGE_U_DIV_E)));
-    if (need_x) {
-        s = gk::check_matrix(op, "x", "desc->ldx", x, nnz > 0 ? cols : 0, d.feat, r.ldx, vsz);
-        if (s != GK_SUCCESS) return s;
-    }
-    if (need_e) {
-        s = gk::check_matrix(op, "edge", "desc->lde", edge, nnz, r.width, r.lde, vsz);
-        if (s != GK_SUCCESS) return s;
-    }
-    s = gk::check_matrix(op, "grad_y", "ld_gy", grad_y, nnz > 0 ? rows : 0, d.feat, lgy, vsz);
-    if (s != GK_SUCCESS) return s;
-    if (extreme && nnz > 0) {
-        if (arg == nullptr)
-            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                            "%s: arg is NULL; the max/min backward needs the forward's arg_out", op);
-        s = gk::check_matrix(op, "arg", "desc->ld_arg", arg, rows, d.feat, r.ld_arg, isz);
-        if (s != GK_SUCCESS) return s;
-    }
-    if (grad_x != nullptr) {
-        s = check_plan(op, csr, plan);
-        if (s != GK_SUCCESS) return s;
-        if (plan->t_row_ptr == nullptr || (nnz > 0 && (plan->t_col_idx == nullptr ||
-                                                       plan->perm == nullptr)))
-            return gk::fail(GK_ERROR_INVALID_ARGUMENT,
-                            "%s: plan->t_row_ptr, t_col_idx or perm is NULL", op);
-        s = gk::check_matrix(op, "grad_x", "ld_gx", grad_x, cols, d.feat, lgx, vsz);
-        if (s != GK_SUCCESS) return s;
-    }
-    if (grad_edge != nullptr) {
-        s = gk::check_matrix(op, "grad_edge", "ld_ge", grad_edge, nnz, r.width, lge, vsz);
-        if (s != GK_SUCCESS) return s;
-    }
-    const int64_t ws_need = is_mul ? nnz * d.feat * 4 : 0;
-    if (ws_need > 0) {
-        if (workspace == nullptr)
-            return gk::fail(GK_ERROR_WORKSPACE, "%s: workspace is NULL (needs %lld bytes)", op,
-                            static_cast<long long>(ws_need));
-        if (workspace_bytes < static_cast<size_t>(ws_need))
-            return gk::fail(GK_ERROR_WORKSPACE, "%s: workspace_bytes = %zu, needs %lld", op,
-                            workspace_bytes, static_cast<long long>(ws_need));
-        if (!gk::aligned(workspace, 4))
-            return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: workspace (%p) must be 4-byte aligned",
-                            op, workspace);
-    }
-    const int64_t isz64 = static_cast<int64_t>(isz);
-    const Extent ins[] = {
-        {"x", x, need_x ? gk::matrix_bytes(nnz > 0 ? cols : 0, d.feat, r.ldx, vsz) : 0},
-        {"edge", edge, need_e ? gk::matrix_bytes(nnz, r.width, r.lde, vsz) : 0},
-        {"arg", arg, extreme ? gk::matrix_bytes(rows, d.feat, r.ld_arg, isz) : 0},
-        {"grad_y", grad_y, gk::matrix_bytes(nnz > 0 ? rows : 0, d.feat, lgy, vsz)},
-        {"csr->row_ptr", csr->row_ptr, (rows + 1) * isz64},
-        {"csr->col_idx", csr->col_idx, nnz * isz64},
-        {"plan->t_row_ptr", grad_x != nullptr ? plan->t_row_ptr : nullptr, (cols + 1) * isz64},
-        {"plan->t_col_idx", grad_x != nullptr ? plan->t_col_idx : nullptr, nnz * isz64},
-        {"plan->perm", grad_x != nullptr ? plan->perm : nullptr, nnz * isz64},
-    };
-    const Extent outs[] = {
-        {"grad_x", grad_x, grad_x != nullptr ? gk::matrix_bytes(cols, d.feat, lgx, vsz) : 0},
-        {"grad_edge", grad_edge, grad_edge != nullptr ? gk::matrix_bytes(nnz, r.width, lge, vsz) : 0},
-        {"workspace", workspace, ws_need},
-    };
-    s = check_overlaps(op, outs, 3, ins, 9);
-    if (s != GK_SUCCESS) return s;
-
+    Upstream up{};
+    up.g[0] = grad_y;
+    up.names[0] = "grad_y";
     gk::GSpmmBwdArgs a{};
-    a.row_ptr = csr->row_ptr;
-    a.col_idx = csr->col_idx;
-    if (grad_x != nullptr) {
-        a.t_row_ptr = plan->t_row_ptr;
-        a.t_col_idx = plan->t_col_idx;
-        a.perm = plan->perm;
-    }
-    a.x = x;
-    a.ldx = r.ldx;
-    a.e = edge;
-    a.lde = r.lde;
-    a.head_width = r.head_width;
-    a.heads = d.edge_mode == GK_EDGE_PER_HEAD ? d.heads : 1;
-    a.arg = arg;
-    a.ld_arg = r.ld_arg;
-    a.gy = grad_y;
-    a.ld_gy = lgy;
-    a.gx = grad_x;
-    a.ld_gx = lgx;
-    a.ge = grad_edge;
-    a.ld_ge = lge;
-    a.dm = static_cast<float*>(ws_need > 0 ? workspace : nullptr);
-    a.rows = rows;
-    a.cols = cols;
-    a.nnz = nnz;
-    a.feat = d.feat;
-    a.message = d.message;
-    a.reduce = d.reduce;
-    a.edge_mode = d.edge_mode;
-    a.group_log2 = group_log2_for(d.feat);
+    s = prepare_backward(op, csr, plan, d, r, d.reduce == GK_REDUCE_MUL, x, edge, arg, up, ld_gy,
+                         grad_x, ld_gx, grad_edge, ld_ge, workspace, workspace_bytes, &a);
+    if (s != GK_SUCCESS) return s;
     const cudaStream_t st = gk::as_stream(stream);
     const cudaError_t err = csr->index_type == GK_INDEX_INT32
-                                ? launch_bwd_t<int32_t>(d.dtype, a, st)
-                                : launch_bwd_t<int64_t>(d.dtype, a, st);
+                                ? launch_bwd_t<int32_t>(d.dtype, a, nullptr, st)
+                                : launch_bwd_t<int64_t>(d.dtype, a, nullptr, st);
+    if (err != cudaSuccess) return gk::fail_cuda(err, op);
+    return GK_SUCCESS;
+    GK_ABI_END
+}
+
+GK_API gk_status gk_spmm_multi_backward_workspace_size(const gk_csr* csr,
+                                                       const gk_spmm_desc* desc, size_t* bytes) {
+    GK_ABI_BEGIN
+    const char* op = "gk_spmm_multi_backward_workspace_size";
+    Resolved r{};
+    const gk_status s = check_multi_entry(op, csr, desc, 0, nullptr, nullptr, nullptr, &r);
+    if (s != GK_SUCCESS) return s;
+    if (bytes == nullptr) return gk::fail(GK_ERROR_INVALID_ARGUMENT, "%s: bytes is NULL", op);
+    *bytes = static_cast<size_t>(csr->nnz * desc->feat * 4);
+    return GK_SUCCESS;
+    GK_ABI_END
+}
+
+GK_API gk_status gk_spmm_multi_backward(const gk_csr* csr, const gk_plan* plan,
+                                        const gk_spmm_desc* desc, uint32_t stats, const void* x,
+                                        const void* edge, const void* const* grad_outputs,
+                                        int64_t ld_gy, void* grad_x, int64_t ld_gx,
+                                        void* grad_edge, int64_t ld_ge, void* workspace,
+                                        size_t workspace_bytes, void* stream) {
+    GK_ABI_BEGIN
+    const char* op = "gk_spmm_multi_backward";
+    Resolved r{};
+    gk_status s = check_multi_entry(op, csr, desc, stats, grad_outputs, "grad_outputs",
+                                    kMultiGradNames, &r);
+    if (s != GK_SUCCESS) return s;
+    const gk_spmm_desc& d = *desc;
+    Upstream up{};
+    gk::GSpmmMultiGrad mg{};
+    for (int k = 0; k < gk::kMultiOutputs; ++k) {
+        const bool want = (stats >> k) & 1u;
+        up.g[k] = want ? grad_outputs[k] : nullptr;
+        up.names[k] = want ? kMultiGradNames[k] : nullptr;
+        mg.g[k] = up.g[k];
+    }
+    gk::GSpmmBwdArgs a{};
+    s = prepare_backward(op, csr, plan, d, r, true, x, edge, nullptr, up, ld_gy, grad_x, ld_gx,
+                         grad_edge, ld_ge, workspace, workspace_bytes, &a);
+    if (s != GK_SUCCESS) return s;
+    mg.ld = a.ld_gy;
+    const cudaStream_t st = gk::as_stream(stream);
+    const cudaError_t err = csr->index_type == GK_INDEX_INT32
+                                ? launch_bwd_t<int32_t>(d.dtype, a, &mg, st)
+                                : launch_bwd_t<int64_t>(d.dtype, a, &mg, st);
     if (err != cudaSuccess) return gk::fail_cuda(err, op);
     return GK_SUCCESS;
     GK_ABI_END

@@ -68,10 +68,14 @@ internal sealed unsafe partial class NativeApi
     public delegate* unmanaged[Cdecl]<GkCsr*, GkPlan*, GkSpmmDesc*, void*, void*, void*, void*, long, void*, long, void*, long, void*, nuint, void*, int> gk_spmm_backward;
 
     public delegate* unmanaged[Cdecl]<GkCsr*, GkSpmmDesc*, uint, void*, void*, void**, void*, int> gk_spmm_multi;
+    public delegate* unmanaged[Cdecl]<GkCsr*, GkSpmmDesc*, nuint*, int> gk_spmm_multi_backward_workspace_size;
+    public delegate* unmanaged[Cdecl]<GkCsr*, GkPlan*, GkSpmmDesc*, uint, void*, void*, void**, long, void*, long, void*, long, void*, nuint, void*, int> gk_spmm_multi_backward;
 
     partial void ResolveGraphPlan(nint handle, string name)
     {
         gk_spmm_multi = (delegate* unmanaged[Cdecl]<GkCsr*, GkSpmmDesc*, uint, void*, void*, void**, void*, int>)LibraryProbe.Export(handle, name, "gk_spmm_multi");
+        gk_spmm_multi_backward_workspace_size = (delegate* unmanaged[Cdecl]<GkCsr*, GkSpmmDesc*, nuint*, int>)LibraryProbe.Export(handle, name, "gk_spmm_multi_backward_workspace_size");
+        gk_spmm_multi_backward = (delegate* unmanaged[Cdecl]<GkCsr*, GkPlan*, GkSpmmDesc*, uint, void*, void*, void**, long, void*, long, void*, long, void*, nuint, void*, int>)LibraryProbe.Export(handle, name, "gk_spmm_multi_backward");
         gk_plan_query = (delegate* unmanaged[Cdecl]<GkCsr*, long, GkPlanSizes*, int>)LibraryProbe.Export(handle, name, "gk_plan_query");
         gk_plan_build = (delegate* unmanaged[Cdecl]<GkCsr*, long, GkPlan*, void*, nuint, void*, int>)LibraryProbe.Export(handle, name, "gk_plan_build");
         gk_spmm_ex_workspace_size = (delegate* unmanaged[Cdecl]<GkCsr*, GkSpmmDesc*, GkPlan*, nuint*, int>)LibraryProbe.Export(handle, name, "gk_spmm_ex_workspace_size");

@@ -119,6 +119,77 @@ public sealed class GSpmmBadInputTests
         yield return C(GkStatus.InvalidArgument, "arg is NULL", c => MessagePassing.SpMMBackward(c.Graph, c.Plan, O(Message.CopyU, Reduce.Max), F, c.X, null, null, c.GY, c.DX, null));
         yield return C(GkStatus.Workspace, "workspace is NULL", c => MessagePassing.SpMMBackward(c.Graph, c.Plan, O(Message.CopyU, Reduce.Mul), F, c.X, null, null, c.GY, c.DX, null));
         yield return C(GkStatus.InvalidArgument, "grad_x overlaps grad_y", c => MessagePassing.SpMMBackward(c.Graph, c.Plan, O(Message.CopyU, Reduce.Sum), F, c.X, null, null, c.GY, c.GY, null));
+
+        // gk_spmm_multi_backward (rows GM1-GM9 of docs/reliability.md).
+        yield return C(GkStatus.InvalidArgument, "gk_spmm_multi_backward: desc->reduce = 3 and desc->flags = 0x0 must both be 0",
+            c => MultiBwd(c, O(Message.CopyU, Reduce.Min), c.X, null, c.DX, null, c.Y2));
+        yield return C(GkStatus.Workspace, "gk_spmm_multi_backward: workspace is NULL (needs ",
+            c => MultiBwd(c, O(Message.CopyU, Reduce.Sum), c.X, null, c.DX, null, null));
+        yield return C(GkStatus.Workspace, "gk_spmm_multi_backward: workspace_bytes = 4800, needs",
+            c => MultiBwd(c, O(Message.CopyU, Reduce.Sum), c.X, null, c.DX, null, c.Y2));
+        yield return C(GkStatus.InvalidArgument, "gk_spmm_multi_backward: grad_x must be NULL for GK_MESSAGE_COPY_E",
+            c => MultiBwd(c, O(Message.CopyE, Reduce.Sum, EdgeOperand.Full), null, c.E, c.DX, c.DE, c.Y2));
+        yield return C(GkStatus.InvalidArgument, "gk_spmm_multi_backward: grad_edge must be NULL for GK_MESSAGE_COPY_U",
+            c => MultiBwd(c, O(Message.CopyU, Reduce.Sum), c.X, null, c.DX, c.DE, c.Y2));
+        yield return C(GkStatus.InvalidArgument, "gk_spmm_multi_backward: x is NULL (it has 300 rows)",
+            c => MultiBwd(c, O(Message.UMulE, Reduce.Sum, EdgeOperand.Full), null, c.E, null, c.DE, c.Y2));
+        yield return C(GkStatus.InvalidArgument, "gk_spmm_multi_backward: edge is NULL",
+            c => MultiBwd(c, O(Message.UMulE, Reduce.Sum, EdgeOperand.Full), c.X, null, c.DX, null, c.Y2));
+        yield return C(GkStatus.InvalidArgument, "gk_spmm_multi_backward: grad_x overlaps grad_outputs[0] (sum)",
+            c => MessagePassing.SpMMMultiBackward(c.Graph, c.Plan, O(Message.CopyU, Reduce.Sum), F, c.X, null, c.GY, null, null, null, null, null, c.GY, null, c.DE));
+    }
+
+    private static void MultiBwd(Ctx c, SpMMOptions o, DeviceBuffer? x, DeviceBuffer? e, DeviceBuffer? dx, DeviceBuffer? de, DeviceBuffer? ws) =>
+        MessagePassing.SpMMMultiBackward(c.Graph, c.Plan, o, F, x, e, c.GY, null, null, c.GY, null, null, dx, de, ws);
+
+    /// <summary>gk_spmm_multi_backward through the C ABI with a chosen stats mask (the C# API derives it from the buffers).</summary>
+    private static unsafe int RawMulti(Ctx c, GraphKernels.Interop.GkCsr* csr, GraphKernels.Interop.GkPlan* plan,
+        GraphKernels.Interop.GkSpmmDesc* d, uint stats, void* x, void* g0, void* g1, void* g5, void* dx)
+    {
+        void** g = stackalloc void*[6];
+        g[0] = g0;
+        g[1] = g1;
+        g[5] = g5;
+        return c.Graph.Device.Api.gk_spmm_multi_backward(csr, plan, d, stats, x, null, g, 0, dx, 0, null, 0, null, 0, null);
+    }
+
+    /// <summary>The stats mask and the gradient pointers must agree (C ABI; rows GM10-GM11).</summary>
+    [Test]
+    public unsafe void MultiBackwardStatsMaskMustMatchTheGradients()
+    {
+        using var c = new Ctx(Device);
+        var csr = c.Graph.ToNative("graph");
+        var plan = c.Plan.ToNative("plan");
+        var d = new GraphKernels.Interop.GkSpmmDesc { Feat = F };
+        void* x = (void*)c.X.Pointer, gy = (void*)c.GY.Pointer, dx = (void*)c.DX.Pointer;
+        var cases = new (uint Stats, nint G1, nint G5, string Fragment)[]
+        {
+            (1, (nint)gy, 0, "gk_spmm_multi_backward: grad_outputs[1] (mean) must be NULL: bit 1 is not in stats = 0x1"),
+            (0, 0, 0, "gk_spmm_multi_backward: stats = 0x0 must be a non-empty gk_multi_reduce mask"),
+            (0x41, 0, 0, "gk_spmm_multi_backward: stats = 0x41 must be a non-empty gk_multi_reduce mask"),
+            (0x21, 0, 0, "gk_spmm_multi_backward: grad_outputs[5] (std) is NULL (it has 300 rows)"),
+        };
+        foreach (var k in cases)
+        {
+            int status = RawMulti(c, &csr, &plan, &d, k.Stats, x, gy, (void*)k.G1, (void*)k.G5, dx);
+            Assert.That((GkStatus)status, Is.EqualTo(GkStatus.InvalidArgument), k.Fragment);
+            var ex = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(status, "gk_spmm_multi_backward"))!;
+            Assert.That(ex.Message, Does.Contain(k.Fragment));
+        }
+
+        using (var g2 = GSpmmHarness.UploadGraph(Device, GraphCatalog.Get("tall"), IndexType.Int32))
+        using (var p2 = GraphPlan.Build(g2))
+        {
+            var other = p2.ToNative("plan");
+            int st = RawMulti(c, &csr, &other, &d, 1, x, gy, null, null, dx);
+            var e1 = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(st, "gk_spmm_multi_backward"))!;
+            Assert.That(e1.Message, Does.Contain("gk_spmm_multi_backward: plan was built for a 600 x 50 graph"));
+        }
+
+        int nullGrads = c.Graph.Device.Api.gk_spmm_multi_backward(&csr, &plan, &d, 1, x, null, null, 0, dx, 0, null, 0, null, 0, null);
+        var e2 = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(nullGrads, "gk_spmm_multi_backward"))!;
+        Assert.That(e2.Message, Does.Contain("grad_outputs is NULL"));
+        c.AssertUntouched();
     }
 
     [TestCaseSource(nameof(NativeCases))]
@@ -149,6 +220,15 @@ public sealed class GSpmmBadInputTests
             MessagePassing.SpMMBackward(c.Graph, p2, O(Message.CopyU, Reduce.Sum), F, c.X, null, null, c.GY, c.DX, null);
         });
         yield return C("chunk", "negative chunk", (c, d) => GraphPlan.Build(c.Graph, -1).Dispose());
+        yield return C("gradSum", "multi backward without any upstream gradient", (c, d) => MessagePassing.SpMMMultiBackward(c.Graph, c.Plan, O(Message.CopyU, Reduce.Sum), F, c.X, null, null, null, null, null, null, null, c.DX, null));
+        yield return C("gradMean", "multi backward gradMean fp16 while gradSum is fp32", (c, d) => { using var gm = d.Allocate<Half>(c.Host.NumRows * F); MessagePassing.SpMMMultiBackward(c.Graph, c.Plan, O(Message.CopyU, Reduce.Sum), F, c.X, null, c.GY, gm, null, null, null, null, c.DX, null); });
+        yield return C("gradX", "multi backward gradX one element short", (c, d) => { using var dx = d.Allocate<float>(c.Host.NumCols * F - 1); MessagePassing.SpMMMultiBackward(c.Graph, c.Plan, O(Message.CopyU, Reduce.Sum), F, c.X, null, c.GY, null, null, null, null, null, dx, null); });
+        yield return C("plan", "multi backward with the plan of another graph", (c, d) =>
+        {
+            using var g2 = GSpmmHarness.UploadGraph(d, c.Host, IndexType.Int32);
+            using var p2 = GraphPlan.Build(g2);
+            MessagePassing.SpMMMultiBackward(c.Graph, p2, O(Message.CopyU, Reduce.Sum), F, c.X, null, c.GY, null, null, null, null, null, c.DX, null);
+        });
         yield return C("gradX", "gradX one element short", (c, d) => { using var dx = d.Allocate<float>(c.Host.NumCols * F - 1); MessagePassing.SpMMBackward(c.Graph, c.Plan, O(Message.CopyU, Reduce.Sum), F, c.X, null, null, c.GY, dx, null); });
     }
 
