@@ -16,25 +16,8 @@ namespace GraphKernels.Tests.IlgpuBackend;
 [TestFixture]
 [Category("Ilgpu")]
 [Category("MessagePassing")]
-public sealed class IlgpuCrossBackendTests
+public sealed class IlgpuCrossBackendTests : CrossBackendFixture
 {
-    private GraphDevice? ilgpu;
-    private GraphDevice? emulated;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        ilgpu = GraphDevice.Ilgpu(IlgpuAccelerator.Cpu);
-        emulated = GraphDevice.Emulated();
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        ilgpu?.Dispose();
-        emulated?.Dispose();
-    }
-
     /// <summary>Every third small case (all reducers, messages, index types, paddings and value kinds occur) and every big case.</summary>
     public static IEnumerable<TestCaseData> Cases() =>
         SpmmCases.SmallCases().Where((_, i) => i % 3 == 0).Concat(SpmmCases.BigCases())

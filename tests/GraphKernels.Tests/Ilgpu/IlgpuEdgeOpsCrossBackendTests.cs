@@ -27,25 +27,8 @@ namespace GraphKernels.Tests.IlgpuBackend;
 [TestFixture]
 [Category("Ilgpu")]
 [Category("MessagePassing")]
-public sealed class IlgpuEdgeOpsCrossBackendTests
+public sealed class IlgpuEdgeOpsCrossBackendTests : CrossBackendFixture
 {
-    private GraphDevice? ilgpu;
-    private GraphDevice? emulated;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        ilgpu = GraphDevice.Ilgpu(IlgpuAccelerator.Cpu);
-        emulated = GraphDevice.Emulated();
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        ilgpu?.Dispose();
-        emulated?.Dispose();
-    }
-
     private sealed class Owned : IDisposable
     {
         private readonly List<IDisposable> items = new();

@@ -26,25 +26,8 @@ namespace GraphKernels.Tests.IlgpuBackend;
 [TestFixture]
 [Category("Ilgpu")]
 [Category("ForceStress")]
-public sealed class IlgpuForceStressCrossBackendTests
+public sealed class IlgpuForceStressCrossBackendTests : CrossBackendFixture
 {
-    private GraphDevice? ilgpu;
-    private GraphDevice? emulated;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        ilgpu = GraphDevice.Ilgpu(IlgpuAccelerator.Cpu);
-        emulated = GraphDevice.Emulated();
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        ilgpu?.Dispose();
-        emulated?.Dispose();
-    }
-
     /// <summary>A random batch: structures of 1..12 atoms, edges to random atoms of the same structure, random r_e and g_e / s_e.</summary>
     private sealed class Batch
     {

@@ -19,25 +19,8 @@ namespace GraphKernels.Tests.IlgpuBackend;
 [TestFixture]
 [Category("Ilgpu")]
 [Category("Quantization")]
-public sealed class IlgpuProjectionCrossBackendTests
+public sealed class IlgpuProjectionCrossBackendTests : CrossBackendFixture
 {
-    private GraphDevice? ilgpu;
-    private GraphDevice? emulated;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        ilgpu = GraphDevice.Ilgpu(IlgpuAccelerator.Cpu);
-        emulated = GraphDevice.Emulated();
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        ilgpu?.Dispose();
-        emulated?.Dispose();
-    }
-
     [TestCase(50, 128, 16, 130, 17, 0x5EEDul)]
     [TestCase(33, 37, 5, 37, 5, 0xFFFFFFFF00000001ul)]   // the key's high word
     [TestCase(9, 64, 100, 64, 101, 7ul)]                  // K > D

@@ -16,25 +16,8 @@ namespace GraphKernels.Tests.IlgpuBackend;
 [TestFixture]
 [Category("Ilgpu")]
 [Category("Quantization")]
-public sealed class IlgpuQuantizationCrossBackendTests
+public sealed class IlgpuQuantizationCrossBackendTests : CrossBackendFixture
 {
-    private GraphDevice? ilgpu;
-    private GraphDevice? emulated;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        ilgpu = GraphDevice.Ilgpu(IlgpuAccelerator.Cpu);
-        emulated = GraphDevice.Emulated();
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        ilgpu?.Dispose();
-        emulated?.Dispose();
-    }
-
     private static readonly (ulong Seed, ulong Offset)[] Streams =
     [
         (0, 0),
