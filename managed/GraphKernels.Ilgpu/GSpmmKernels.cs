@@ -75,7 +75,7 @@ internal struct GSpmmParams
     public int EdgeMode;
     public int Flags;
     public int HasArg;
-    public int OutMask;     // multi: gk_multi_reduce bits of the outputs given
+    public int OutMask;     // multi: gk_multi_reduce bits of the outputs (forward) or upstream gradients (backward) given
 }
 
 /// <summary>
