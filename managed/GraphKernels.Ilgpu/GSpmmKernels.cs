@@ -75,7 +75,7 @@ internal struct GSpmmParams
     public int EdgeMode;
     public int Flags;
     public int HasArg;
-    public int OutMask;     // multi: gk_multi_reduce bits of the outputs given
+    public int OutMask;     // multi: gk_multi_reduce bits of the outputs (forward) or upstream gradients (backward) given
 }
 
 /// <summary>
@@ -177,6 +177,17 @@ internal sealed class GSpmmKernels
         Get<Action<Index1D, GSpmmParams, TI, TI, TV, TV, TV, ArrayView<float>>, TI, TV>("bwd_mul",
             a => a.LoadAutoGroupedStreamKernel<Index1D, GSpmmParams, TI, TI, TV, TV, TV, ArrayView<float>>(BackwardMulKernel))(
             (int)p.Stride, p, rp, ci, x, e, gy, dm);
+    }
+
+    /// <summary>gspmm_multi_bwd_kernel: dL/dm per (edge, f) into <paramref name="dm"/> from the statistics' gradients (p.OutMask: those given, p.LdGy their ld).</summary>
+    public void MultiBackward<TI, TV>(GSpmmParams p, TI rp, TI ci, TV x, TV e, TV g0, TV g1, TV g2, TV g3, TV g4, TV g5, ArrayView<float> dm)
+        where TI : struct, IIndexView
+        where TV : struct, IValueView
+    {
+        p.Stride = Launch.Threads(p.Rows * p.Feat, Cap);
+        Get<Action<Index1D, GSpmmParams, TI, TI, TV, TV, TV, TV, TV, TV, TV, TV, ArrayView<float>>, TI, TV>("multi_bwd",
+            a => a.LoadAutoGroupedStreamKernel<Index1D, GSpmmParams, TI, TI, TV, TV, TV, TV, TV, TV, TV, TV, ArrayView<float>>(MultiBackwardKernel))(
+            (int)p.Stride, p, rp, ci, x, e, g0, g1, g2, g3, g4, g5, dm);
     }
 
     public void BackwardX<TI, TV>(GSpmmParams p, TI rp, TI trp, TI tcol, TI perm, TI arg, TV e, TV gy, TV gx, ArrayView<float> dm)
@@ -584,6 +595,73 @@ internal sealed class GSpmmKernels
                 long o = (q * p.Feat) + f;
                 dm[o] = (dm[o] * s) * g;
                 s *= m;
+            }
+        }
+    }
+
+    /// <summary>
+    /// gspmm_multi_bwd_kernel per (row, f): refold the row's messages exactly as MultiKernel does (fp32 sum, first-wins
+    /// min/max winners, Welford n, mean, M2), then walk the row again writing
+    /// dL/dm = (gS + gMean/deg) + (2 gVar/deg + gStd/(deg std)) (m - mean) (+ gMin at the min's winner) (+ gMax at the max's)
+    /// in that order of operations (std = 0: no std term). Empty rows write nothing.
+    /// </summary>
+    private static void MultiBackwardKernel<TI, TV>(Index1D index, GSpmmParams p, TI rp, TI ci, TV x, TV e,
+        TV g0, TV g1, TV g2, TV g3, TV g4, TV g5, ArrayView<float> dm)
+        where TI : struct, IIndexView
+        where TV : struct, IValueView
+    {
+        long total = p.Rows * p.Feat;
+        for (long t = index; t < total; t += p.Stride)
+        {
+            long row = t / p.Feat;
+            long f = t - (row * p.Feat);
+            long start = rp.Get(row);
+            long end = rp.Get(row + 1);
+            if (end == start)
+            {
+                continue;
+            }
+
+            float deg = (float)(end - start);
+            float sum = 0.0f, mean = 0.0f, m2 = 0.0f, mn = 0.0f, mx = 0.0f;
+            long bmin = -1, bmax = -1;
+            float n = 0.0f;
+            for (long pos = start; pos < end; pos++)
+            {
+                float m = Message(p, ci, x, e, pos, f);
+                sum += m;
+                Fold(Min, m, pos, ref mn, ref bmin);
+                Fold(Max, m, pos, ref mx, ref bmax);
+                n += 1.0f;
+                float d = m - mean;
+                mean += d / n;
+                m2 += d * (m - mean);
+            }
+
+            long go = (row * p.LdGy) + f;
+            float u0 = (p.OutMask & 1) != 0 ? g0.Get(go) : 0.0f;
+            float u1 = (p.OutMask & 2) != 0 ? g1.Get(go) : 0.0f;
+            float u2 = (p.OutMask & 4) != 0 ? g2.Get(go) : 0.0f;
+            float u3 = (p.OutMask & 8) != 0 ? g3.Get(go) : 0.0f;
+            float u4 = (p.OutMask & 16) != 0 ? g4.Get(go) : 0.0f;
+            float u5 = (p.OutMask & 32) != 0 ? g5.Get(go) : 0.0f;
+            float sd = MathF.Sqrt(m2 / deg);
+            float c0 = u0 + (u1 / deg);
+            float c1 = ((2.0f * u4) / deg) + (sd > 0.0f ? u5 / (deg * sd) : 0.0f);
+            for (long pos = start; pos < end; pos++)
+            {
+                float c = c0 + (c1 * (Message(p, ci, x, e, pos, f) - mean));
+                if (pos == bmin)
+                {
+                    c += u2;
+                }
+
+                if (pos == bmax)
+                {
+                    c += u3;
+                }
+
+                dm[(pos * p.Feat) + f] = c;
             }
         }
     }

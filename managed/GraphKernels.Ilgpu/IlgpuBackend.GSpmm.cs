@@ -17,9 +17,13 @@ internal sealed partial class IlgpuBackend
     private const string OpEx = "gk_spmm_ex";
     private const string OpBwd = "gk_spmm_backward";
     private const string OpMulti = "gk_spmm_multi";
+    private const string OpMultiBwd = "gk_spmm_multi_backward";
 
     private static readonly string[] MultiNames =
         { "outputs[0] (sum)", "outputs[1] (mean)", "outputs[2] (min)", "outputs[3] (max)", "outputs[4] (var)", "outputs[5] (std)" };
+
+    private static readonly string[] MultiGradNames =
+        ["grad_outputs[0] (sum)", "grad_outputs[1] (mean)", "grad_outputs[2] (min)", "grad_outputs[3] (max)", "grad_outputs[4] (var)", "grad_outputs[5] (std)"];
 
     private PlanKernels? _plan;
     private GSpmmKernels? _gspmm;
@@ -286,6 +290,25 @@ internal sealed partial class IlgpuBackend
     {
         CheckDesc("gk_spmm_backward_workspace_size", desc);
         return desc.Reduce == 4 ? graph.Nnz * desc.Feat * 4 : 0;
+    }
+
+    public long SpMMMultiBackwardWorkspaceBytes(CsrGraph graph, in GkSpmmDesc desc)
+    {
+        const string op = "gk_spmm_multi_backward_workspace_size";
+        CheckMultiEntry(op, desc);
+        return graph.Nnz * desc.Feat * 4;
+    }
+
+    /// <summary>check_multi_entry: check_desc, then reduce and flags 0 (stats is built from the buffers given, so it is a valid mask).</summary>
+    private static Resolved CheckMultiEntry(string op, in GkSpmmDesc d)
+    {
+        Resolved r = CheckDesc(op, d);
+        if (d.Reduce != 0 || d.Flags != 0)
+        {
+            throw Fail($"{op}: desc->reduce = {d.Reduce} and desc->flags = 0x{d.Flags:x} must both be 0 (the statistics come from stats)");
+        }
+
+        return r;
     }
 
     // ------------------------------------------------------------------ forward ----------
@@ -663,6 +686,160 @@ internal sealed partial class IlgpuBackend
         }
     }
 
+    /// <summary>
+    /// gk_spmm_multi_backward: check_multi_entry then prepare_backward with refold (x and the edge operand always read,
+    /// the [E, F] fp32 workspace required when E·F > 0), in the native order; then the native passes: the refold into the
+    /// workspace, dX over the transpose and dE per edge, both reading dL/dm as the mul reducer's backward does.
+    /// </summary>
+    public void SpMMMultiBackward(CsrGraph graph, GraphPlan plan, in GkSpmmDesc desc, DeviceBuffer? x, DeviceBuffer? edge, DeviceBuffer? gradSum,
+        DeviceBuffer? gradMean, DeviceBuffer? gradMin, DeviceBuffer? gradMax, DeviceBuffer? gradVariance, DeviceBuffer? gradStd, long ldGrad,
+        DeviceBuffer? gradX, long ldGradX, DeviceBuffer? gradEdge, long ldGradEdge, DeviceBuffer? workspace)
+    {
+        const string op = OpMultiBwd;
+        Resolved r = CheckMultiEntry(op, desc);
+        GkSpmmDesc d = desc;
+        long rows = graph.NumRows, cols = graph.NumCols, nnz = graph.Nnz;
+        long vsz = ValueSize(d), isz = IndexSize(graph);
+        if (d.Message == 2 && gradX is not null)
+        {
+            throw Fail($"{op}: grad_x must be NULL for GK_MESSAGE_COPY_E (the message does not read x)");
+        }
+
+        if (d.Message == 0 && gradEdge is not null)
+        {
+            throw Fail($"{op}: grad_edge must be NULL for GK_MESSAGE_COPY_U (no edge operand)");
+        }
+
+        if (ldGrad < 0 || ldGradX < 0 || ldGradEdge < 0)
+        {
+            throw Fail($"{op}: ld_gy = {ldGrad}, ld_gx = {ldGradX}, ld_ge = {ldGradEdge}: none may be negative");
+        }
+
+        long lgy = ldGrad == 0 ? d.Feat : ldGrad;
+        long lgx = ldGradX == 0 ? d.Feat : ldGradX;
+        long lge = ldGradEdge == 0 ? (r.Width > 0 ? r.Width : 1) : ldGradEdge;
+        bool needX = d.Message != 2;
+        bool needE = d.EdgeMode != 0;
+        if (needX)
+        {
+            CheckMatrix(op, "x", "desc->ldx", x, nnz > 0 ? cols : 0, d.Feat, r.Ldx, vsz);
+        }
+
+        if (needE)
+        {
+            CheckMatrix(op, "edge", "desc->lde", edge, nnz, r.Width, r.Lde, vsz);
+        }
+
+        var g = new OutputSix { B0 = gradSum, B1 = gradMean, B2 = gradMin, B3 = gradMax, B4 = gradVariance, B5 = gradStd };
+        int mask = 0;
+        for (int k = 0; k < 6; k++)
+        {
+            if (g[k] is { } b)
+            {
+                mask |= 1 << k;
+                CheckMatrix(op, MultiGradNames[k], "ld_gy", b, nnz > 0 ? rows : 0, d.Feat, lgy, vsz);
+            }
+        }
+
+        if (gradX is not null)
+        {
+            CheckPlan(op, graph, plan);
+            CheckMatrix(op, "grad_x", "ld_gx", gradX, cols, d.Feat, lgx, vsz);
+        }
+
+        if (gradEdge is not null)
+        {
+            CheckMatrix(op, "grad_edge", "ld_ge", gradEdge, nnz, r.Width, lge, vsz);
+        }
+
+        long wsNeed = nnz * d.Feat * 4;
+        if (wsNeed > 0)
+        {
+            if (workspace is null)
+            {
+                throw Fail($"{op}: workspace is NULL (needs {wsNeed} bytes)", GkStatus.Workspace);
+            }
+
+            if (workspace.SizeInBytes < wsNeed)
+            {
+                throw Fail($"{op}: workspace_bytes = {workspace.SizeInBytes}, needs {wsNeed}", GkStatus.Workspace);
+            }
+        }
+
+        bool gx = gradX is not null;
+        long gyBytes = MatrixBytes(nnz > 0 ? rows : 0, d.Feat, lgy, vsz);
+        ReadOnlySpan<SpmmExtent> ins =
+        [
+            Ext("x", x, needX ? MatrixBytes(nnz > 0 ? cols : 0, d.Feat, r.Ldx, vsz) : 0),
+            Ext("edge", edge, needE ? MatrixBytes(nnz, r.Width, r.Lde, vsz) : 0),
+            Ext("csr->row_ptr", graph.RowPtr, (rows + 1) * isz),
+            Ext("csr->col_idx", graph.ColIdx, nnz * isz),
+            Ext(MultiGradNames[0], gradSum, gradSum is not null ? gyBytes : 0),
+            Ext(MultiGradNames[1], gradMean, gradMean is not null ? gyBytes : 0),
+            Ext(MultiGradNames[2], gradMin, gradMin is not null ? gyBytes : 0),
+            Ext(MultiGradNames[3], gradMax, gradMax is not null ? gyBytes : 0),
+            Ext(MultiGradNames[4], gradVariance, gradVariance is not null ? gyBytes : 0),
+            Ext(MultiGradNames[5], gradStd, gradStd is not null ? gyBytes : 0),
+            Ext("plan->t_row_ptr", gx ? plan.TRowPtr : null, (cols + 1) * isz),
+            Ext("plan->t_col_idx", gx ? plan.TColIdx : null, nnz * isz),
+            Ext("plan->perm", gx ? plan.TransposePermutation : null, nnz * isz),
+        ];
+        ReadOnlySpan<SpmmExtent> outs =
+        [
+            Ext("grad_x", gradX, gx ? MatrixBytes(cols, d.Feat, lgx, vsz) : 0),
+            Ext("grad_edge", gradEdge, gradEdge is not null ? MatrixBytes(nnz, r.Width, lge, vsz) : 0),
+            Ext("workspace", workspace, wsNeed),
+        ];
+        CheckSpmmOverlaps(op, outs, ins);
+
+        var a = new GSpmmParams
+        {
+            Rows = rows,
+            Cols = cols,
+            Nnz = nnz,
+            Feat = d.Feat,
+            Ldx = r.Ldx,
+            Lde = r.Lde,
+            HeadWidth = r.HeadWidth,
+            Heads = d.EdgeMode == 2 ? d.Heads : 1,
+            LdArg = r.LdArg,
+            LdGy = lgy,
+            Message = d.Message,
+            Reduce = GSpmmKernels.Mul,
+            EdgeMode = d.EdgeMode,
+            OutMask = mask,
+        };
+        var leases = default(BufferLeases);
+        try
+        {
+            leases.Add(graph.RowPtr);
+            leases.Add(graph.ColIdx);
+            if (gx)
+            {
+                leases.Add(plan.TRowPtr);
+                leases.Add(plan.TColIdx);
+                leases.Add(plan.TransposePermutation);
+            }
+
+            leases.Add(x);
+            leases.Add(edge);
+            for (int k = 0; k < 6; k++)
+            {
+                leases.Add(g[k]);
+            }
+
+            leases.Add(gradX);
+            leases.Add(gradEdge);
+            leases.Add(workspace);
+            var ops = new MultiBwdOp(this, graph, a, gx ? plan : null, x, edge, g, gradX, lgx, gradEdge, lge, wsNeed > 0 ? workspace : null);
+            Dispatch(graph, d.Dtype, ref ops);
+        }
+        finally
+        {
+            leases.Dispose();
+        }
+    }
+
     // ------------------------------------------------------------------ fused built-ins ----------
 
     public void FusedMessage(CsrGraph graph, FusedBuiltin builtin, Reduce reduce, long features, DeviceBuffer<float>? xSrc,
@@ -903,6 +1080,44 @@ internal sealed partial class IlgpuBackend
             DeviceBuffer any = (o[0] ?? o[1] ?? o[2] ?? o[3] ?? o[4] ?? o[5])!;
             owner.GSpmm.Multi(a, Idx<TI>(g.RowPtr, g.RowPtr), Idx<TI>(g.ColIdx, g.RowPtr), Val<TV>(x, any), Val<TV>(e, any),
                 Val<TV>(o[0], any), Val<TV>(o[1], any), Val<TV>(o[2], any), Val<TV>(o[3], any), Val<TV>(o[4], any), Val<TV>(o[5], any));
+        }
+    }
+
+    private struct MultiBwdOp(IlgpuBackend owner, CsrGraph g, GSpmmParams a, GraphPlan? plan, DeviceBuffer? x, DeviceBuffer? e, OutputSix gr,
+        DeviceBuffer? gx, long ldGx, DeviceBuffer? ge, long ldGe, DeviceBuffer? ws) : ITypedOp
+    {
+        public readonly void Run<TI, TV>()
+            where TI : struct, IIndexView
+            where TV : struct, IValueView
+        {
+            var k = owner.GSpmm;
+            DeviceBuffer any = (gr[0] ?? gr[1] ?? gr[2] ?? gr[3] ?? gr[4] ?? gr[5])!;
+            var rp = Idx<TI>(g.RowPtr, g.RowPtr);
+            var ci = Idx<TI>(g.ColIdx, g.RowPtr);
+            var xv = Val<TV>(x, any);
+            var ev = Val<TV>(e, any);
+            var dm = ws is null ? Bytes(any).Cast<float>() : Bytes(ws).Cast<float>();  // ws null: E·F = 0, dm never read
+            if (ws is not null && a.Rows > 0 && a.Nnz > 0)
+            {
+                k.MultiBackward(a, rp, ci, xv, ev, Val<TV>(gr[0], any), Val<TV>(gr[1], any), Val<TV>(gr[2], any), Val<TV>(gr[3], any),
+                    Val<TV>(gr[4], any), Val<TV>(gr[5], any), dm);
+            }
+
+            var gyv = Val<TV>(any, any);
+            if (gx is not null && a.Cols > 0)
+            {
+                var q = a;
+                q.LdOut = ldGx;
+                k.BackwardX(q, rp, Idx<TI>(plan!.TRowPtr, g.RowPtr), Idx<TI>(plan.TColIdx, g.RowPtr), Idx<TI>(plan.TransposePermutation, g.RowPtr),
+                    rp, ev, gyv, Val<TV>(gx, any), dm);
+            }
+
+            if (ge is not null && a.Nnz > 0)
+            {
+                var q = a;
+                q.LdOut = ldGe;
+                k.BackwardE(q, rp, ci, rp, xv, ev, gyv, Val<TV>(ge, any), dm);
+            }
         }
     }
 

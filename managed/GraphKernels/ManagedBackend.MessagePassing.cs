@@ -42,6 +42,16 @@ internal unsafe partial interface IManagedBackend
     void SpMMBackward(CsrGraph graph, GraphPlan plan, in GkSpmmDesc desc, DeviceBuffer? x, DeviceBuffer? edge, DeviceBuffer? arg,
         DeviceBuffer gradY, long ldGradY, DeviceBuffer? gradX, long ldGradX, DeviceBuffer? gradEdge, long ldGradEdge, DeviceBuffer? workspace)
         => throw ManagedBackends.NotSupported("MessagePassing.SpMMBackward", Name);
+
+    /// <summary>gk_spmm_multi_backward_workspace_size.</summary>
+    long SpMMMultiBackwardWorkspaceBytes(CsrGraph graph, in GkSpmmDesc desc)
+        => throw ManagedBackends.NotSupported("MessagePassing.SpMMMultiBackwardWorkspaceBytes", Name);
+
+    /// <summary>MessagePassing.SpMMMultiBackward = gk_spmm_multi_backward (upstream gradients in gk_multi_reduce bit order, null = none).</summary>
+    void SpMMMultiBackward(CsrGraph graph, GraphPlan plan, in GkSpmmDesc desc, DeviceBuffer? x, DeviceBuffer? edge, DeviceBuffer? gradSum,
+        DeviceBuffer? gradMean, DeviceBuffer? gradMin, DeviceBuffer? gradMax, DeviceBuffer? gradVariance, DeviceBuffer? gradStd, long ldGrad,
+        DeviceBuffer? gradX, long ldGradX, DeviceBuffer? gradEdge, long ldGradEdge, DeviceBuffer? workspace)
+        => throw ManagedBackends.NotSupported("MessagePassing.SpMMMultiBackward", Name);
 }
 
 /// <summary>The fused message functions' part of the seam (built-ins only: user expressions are CUDA C for NVRTC).</summary>

@@ -17,6 +17,11 @@ public static unsafe partial class MessagePassing
         ArgumentNullException.ThrowIfNull(graph);
         GkCsr csr = graph.ToNative(nameof(graph));
         GkSpmmDesc desc = Describe(options, features, NativeApi.DtypeF32);
+        if (graph.Device.Managed is { } managed)
+        {
+            return managed.SpMMMultiBackwardWorkspaceBytes(graph, desc);
+        }
+
         nuint bytes;
         int status = graph.Device.Api.gk_spmm_multi_backward_workspace_size(&csr, &desc, &bytes);
         if (status != 0)
@@ -96,6 +101,13 @@ public static unsafe partial class MessagePassing
         CheckValues(gradEdge, reference, device, graph.Nnz, ldGradEdge == 0 ? Math.Max(1, width) : ldGradEdge, width, nameof(gradEdge), "Nnz");
         CheckDeviceOpt(workspace, device, nameof(workspace));
         nint ps = StreamHandle(stream, device);
+        if (device.Managed is { } managed)
+        {
+            managed.SpMMMultiBackward(graph, plan, desc, x, edge, gradSum, gradMean, gradMin, gradMax, gradVariance, gradStd, ldGrad,
+                gradX, ldGradX, gradEdge, ldGradEdge, workspace);
+            return;
+        }
+
         var leases = default(BufferLeases);
         try
         {

@@ -118,6 +118,100 @@ public sealed class IlgpuGSpmmCrossBackendTests
         }
     }
 
+    /// <summary>
+    /// The multi-reducer backward (gk_spmm_multi_backward), bit for bit: equal by design, as each pass has one owner
+    /// per element with the native operations in the native order. Pass 1 (one owner per (row, f)) refolds the row
+    /// exactly as the multi forward (same fp32 sum, Welford and first-wins winners), then writes
+    /// (gS + gMean/deg) + (2 gVar/deg + gStd/(deg std))·(m − mean) (+ gMin, + gMax at the winners) with the same
+    /// operations in the same order (sqrt correctly rounded on both, no FMA on either); dX and dE are the mul
+    /// reducer's passes over that workspace, already equal above. Values are dyadic (k/4), so there are many tied
+    /// minima/maxima (the winner rule is exercised); "emptyrows" has empty rows, "duplicates" repeated edges,
+    /// "noedges" E = 0 (no workspace, dX all zero). Every statistic alone occurs, and all six together.
+    /// </summary>
+    [TestCase("molecules", IndexType.Int32, Message.UMulE, EdgeOperand.Full, 5, ValType.F32, 63u)]
+    [TestCase("emptyrows", IndexType.Int64, Message.CopyU, EdgeOperand.None, 4, ValType.F16, 63u)]
+    [TestCase("duplicates", IndexType.Int32, Message.UDivE, EdgeOperand.Scalar, 3, ValType.BF16, 12u)]
+    [TestCase("hugerow", IndexType.Int64, Message.UAddE, EdgeOperand.PerHead, 4, ValType.F32, 48u)]
+    [TestCase("powerlaw", IndexType.Int32, Message.CopyE, EdgeOperand.Full, 6, ValType.F16, 3u)]
+    [TestCase("emptyrows", IndexType.Int64, Message.USubE, EdgeOperand.Scalar, 7, ValType.BF16, 1u)]
+    [TestCase("molecules-small", IndexType.Int64, Message.UMulE, EdgeOperand.PerHead, 4, ValType.F32, 2u)]
+    [TestCase("duplicates", IndexType.Int64, Message.CopyU, EdgeOperand.None, 5, ValType.F32, 4u)]
+    [TestCase("er", IndexType.Int32, Message.UAddE, EdgeOperand.Full, 3, ValType.BF16, 8u)]
+    [TestCase("emptyrows", IndexType.Int32, Message.UMulE, EdgeOperand.Scalar, 4, ValType.F16, 16u)]
+    [TestCase("powerlaw", IndexType.Int64, Message.UDivE, EdgeOperand.Full, 3, ValType.F32, 32u)]
+    [TestCase("noedges", IndexType.Int64, Message.USubE, EdgeOperand.Scalar, 3, ValType.BF16, 63u)]
+    public void MultiBackwardIsBitwiseEqualToTheEmulatedCudaKernels(string graph, IndexType index, Message m, EdgeOperand mode, int f,
+        ValType t, uint stats)
+    {
+        int heads = mode == EdgeOperand.PerHead ? 2 : 0;
+        // Reduce = Max in the case draws dyadic values (ties); the calls use the multi-reducer's options.
+        var c = new GSpmmCase(graph, index, m, mode, heads, Reduce.Max, f, t, 75);
+        var o = new SpMMOptions(m, Reduce.Sum, mode, heads);
+        (long[]? Dx, long[]? De) Run(GraphDevice d)
+        {
+            using var run = new GSpmmRun(d, c);
+            var rng = new GraphKernels.Tests.Support.SplitMix64(76);
+            var g = new DeviceBuffer?[6];
+            long n = run.Host.NumRows * f;
+            for (int k = 0; k < 6; k++)
+            {
+                float[] h = Enumerable.Range(0, (int)Math.Max(1, n)).Select(_ => rng.NextInt(-8, 9) / 8f).ToArray();
+                g[k] = ((stats >> k) & 1) != 0 ? run.Own(GSpmmHarness.Upload(d, t, h)) : null;
+            }
+
+            int width = GraphKernels.Tests.Oracle.GSpmmReference.EdgeWidth(mode, heads, f);
+            DeviceBuffer? dx = m == Message.CopyE ? null : run.NewValues(run.Host.NumCols * f);
+            DeviceBuffer? de = width == 0 ? null : run.NewValues(run.Host.Nnz * width);
+            long bytes = MessagePassing.SpMMMultiBackwardWorkspaceBytes(run.Graph, o, f);
+            DeviceBuffer? ws = bytes > 0 ? run.Own(d.Allocate<byte>(bytes)) : null;
+            MessagePassing.SpMMMultiBackward(run.Graph, run.Plan, o, f, m == Message.CopyE ? null : run.XBuf, run.EBuf,
+                g[0], g[1], g[2], g[3], g[4], g[5], dx, de, ws);
+            d.Synchronize();
+            return (dx is null ? null : GSpmmHarness.Bits(dx), de is null ? null : GSpmmHarness.Bits(de));
+        }
+
+        var (dxa, dea) = Run(emulated!);
+        var (dxb, deb) = Run(ilgpu!);
+        Assert.That(dxb, Is.EqualTo(dxa), "dX");
+        Assert.That(deb, Is.EqualTo(dea), "dE");
+    }
+
+    /// <summary>gk_spmm_multi_backward's own refusals (made by the backend, not by C#) on ILGPU: same status and sentence as native.</summary>
+    [Test]
+    public void MultiBackwardRefusalsMatchTheNativeLibrary()
+    {
+        const int f = 4;
+        var o = new SpMMOptions(Message.UMulE, Reduce.Sum, EdgeOperand.Full);
+        var c = new GSpmmCase("er", IndexType.Int32, Message.UMulE, EdgeOperand.Full, 0, Reduce.Max, f, ValType.F32, 77);
+        (GkStatus, string)[] Refusals(GraphDevice d)
+        {
+            using var run = new GSpmmRun(d, c);
+            var dx = run.NewValues(run.Host.NumCols * f);
+            var de = run.NewValues(run.Host.Nnz * f);
+            using var small = d.Allocate<byte>(run.Host.Nnz * f * 4 - 4);
+            using var ws = d.Allocate<byte>(run.Host.Nnz * f * 4);
+            var list = new List<(GkStatus, string)>();
+            void Expect(Action call)
+            {
+                var ex = Assert.Throws<GraphKernelsException>(() => call());
+                list.Add((ex!.Status, ex.Message));
+            }
+
+            Expect(() => MessagePassing.SpMMMultiBackward(run.Graph, run.Plan, o, f, run.XBuf, run.EBuf, run.GYBuf, null, null, null, null, null, dx, de));
+            Expect(() => MessagePassing.SpMMMultiBackward(run.Graph, run.Plan, o, f, run.XBuf, run.EBuf, run.GYBuf, null, null, null, null, null, dx, de, small));
+            Expect(() => MessagePassing.SpMMMultiBackward(run.Graph, run.Plan, o, f, run.XBuf, run.EBuf, run.GYBuf, null, null, null, null, null, run.XBuf, de, ws));
+            Expect(() => MessagePassing.SpMMMultiBackward(run.Graph, run.Plan, new SpMMOptions(Message.UMulE, Reduce.Max, EdgeOperand.Full), f, run.XBuf, run.EBuf,
+                run.GYBuf, null, null, null, null, null, dx, de, ws));
+            Expect(() => MessagePassing.SpMMMultiBackwardWorkspaceBytes(run.Graph, new SpMMOptions(Message.UMulE, Reduce.Sum, EdgeOperand.Full, 0, SpMMFlags.Chunked), f));
+            return list.ToArray();
+        }
+
+        var want = Refusals(emulated!);
+        Assert.That(Refusals(ilgpu!), Is.EqualTo(want));
+        Assert.That(want[0].Item1, Is.EqualTo(GkStatus.Workspace));
+        Assert.That(want[2].Item2, Does.Contain("grad_x overlaps x"));
+    }
+
     [TestCase("powerlaw-big", IndexType.Int32, 16)]
     [TestCase("hub", IndexType.Int64, 0)]
     [TestCase("emptyrows", IndexType.Int32, 1)]

@@ -15,7 +15,7 @@ namespace GraphKernels.Tests.Spmm;
 [Category("BadInput")]
 public sealed class GSpmmBadInputTests
 {
-    private const int F = 4;
+    internal const int F = 4;
     private readonly DeviceKind kind;
     private GraphDevice? device;
 
@@ -142,56 +142,6 @@ public sealed class GSpmmBadInputTests
     private static void MultiBwd(Ctx c, SpMMOptions o, DeviceBuffer? x, DeviceBuffer? e, DeviceBuffer? dx, DeviceBuffer? de, DeviceBuffer? ws) =>
         MessagePassing.SpMMMultiBackward(c.Graph, c.Plan, o, F, x, e, c.GY, null, null, c.GY, null, null, dx, de, ws);
 
-    /// <summary>gk_spmm_multi_backward through the C ABI with a chosen stats mask (the C# API derives it from the buffers).</summary>
-    private static unsafe int RawMulti(Ctx c, GraphKernels.Interop.GkCsr* csr, GraphKernels.Interop.GkPlan* plan,
-        GraphKernels.Interop.GkSpmmDesc* d, uint stats, void* x, void* g0, void* g1, void* g5, void* dx)
-    {
-        void** g = stackalloc void*[6];
-        g[0] = g0;
-        g[1] = g1;
-        g[5] = g5;
-        return c.Graph.Device.Api.gk_spmm_multi_backward(csr, plan, d, stats, x, null, g, 0, dx, 0, null, 0, null, 0, null);
-    }
-
-    /// <summary>The stats mask and the gradient pointers must agree (C ABI; rows GM10-GM11).</summary>
-    [Test]
-    public unsafe void MultiBackwardStatsMaskMustMatchTheGradients()
-    {
-        using var c = new Ctx(Device);
-        var csr = c.Graph.ToNative("graph");
-        var plan = c.Plan.ToNative("plan");
-        var d = new GraphKernels.Interop.GkSpmmDesc { Feat = F };
-        void* x = (void*)c.X.Pointer, gy = (void*)c.GY.Pointer, dx = (void*)c.DX.Pointer;
-        var cases = new (uint Stats, nint G1, nint G5, string Fragment)[]
-        {
-            (1, (nint)gy, 0, "gk_spmm_multi_backward: grad_outputs[1] (mean) must be NULL: bit 1 is not in stats = 0x1"),
-            (0, 0, 0, "gk_spmm_multi_backward: stats = 0x0 must be a non-empty gk_multi_reduce mask"),
-            (0x41, 0, 0, "gk_spmm_multi_backward: stats = 0x41 must be a non-empty gk_multi_reduce mask"),
-            (0x21, 0, 0, "gk_spmm_multi_backward: grad_outputs[5] (std) is NULL (it has 300 rows)"),
-        };
-        foreach (var k in cases)
-        {
-            int status = RawMulti(c, &csr, &plan, &d, k.Stats, x, gy, (void*)k.G1, (void*)k.G5, dx);
-            Assert.That((GkStatus)status, Is.EqualTo(GkStatus.InvalidArgument), k.Fragment);
-            var ex = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(status, "gk_spmm_multi_backward"))!;
-            Assert.That(ex.Message, Does.Contain(k.Fragment));
-        }
-
-        using (var g2 = GSpmmHarness.UploadGraph(Device, GraphCatalog.Get("tall"), IndexType.Int32))
-        using (var p2 = GraphPlan.Build(g2))
-        {
-            var other = p2.ToNative("plan");
-            int st = RawMulti(c, &csr, &other, &d, 1, x, gy, null, null, dx);
-            var e1 = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(st, "gk_spmm_multi_backward"))!;
-            Assert.That(e1.Message, Does.Contain("gk_spmm_multi_backward: plan was built for a 600 x 50 graph"));
-        }
-
-        int nullGrads = c.Graph.Device.Api.gk_spmm_multi_backward(&csr, &plan, &d, 1, x, null, null, 0, dx, 0, null, 0, null, 0, null);
-        var e2 = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(nullGrads, "gk_spmm_multi_backward"))!;
-        Assert.That(e2.Message, Does.Contain("grad_outputs is NULL"));
-        c.AssertUntouched();
-    }
-
     [TestCaseSource(nameof(NativeCases))]
     public void NativeRefusesAndLeavesOutputsUntouched(GkStatus status, string fragment, Action<Ctx> call)
     {
@@ -238,6 +188,81 @@ public sealed class GSpmmBadInputTests
         using var c = new Ctx(Device);
         var ex = Assert.Catch<ArgumentException>(() => call(c, Device));
         Assert.That(ex!.ParamName, Is.EqualTo(param));
+        c.AssertUntouched();
+    }
+}
+
+/// <summary>
+/// The raw C ABI part of the g-SpMM bad input (rows GM6-GM9): stats masks the C# API cannot express, called through
+/// the native entry points. Native devices only: an ILGPU device has no C ABI (it refuses Api with NotSupportedException),
+/// and the C# paths to the same checks run under GSpmmBadInputTests' Ilgpu fixture.
+/// </summary>
+[TestFixture(DeviceKind.Emulated, Category = "Emulation")]
+[TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[Category("MessagePassing")]
+[Category("BadInput")]
+public sealed class GSpmmRawAbiBadInputTests
+{
+    private readonly DeviceKind kind;
+    private GraphDevice? device;
+
+    public GSpmmRawAbiBadInputTests(DeviceKind kind) => this.kind = kind;
+
+    private GraphDevice Device => device ?? throw new InvalidOperationException("no device");
+
+    [OneTimeSetUp]
+    public void OpenDevice() => device = TestDevices.OpenOrIgnore(kind);
+
+    [OneTimeTearDown]
+    public void CloseDevice() => device?.Dispose();
+
+    /// <summary>gk_spmm_multi_backward through the C ABI with a chosen stats mask (the C# API derives it from the buffers).</summary>
+    private static unsafe int RawMulti(GSpmmBadInputTests.Ctx c, GraphKernels.Interop.GkCsr* csr, GraphKernels.Interop.GkPlan* plan,
+        GraphKernels.Interop.GkSpmmDesc* d, uint stats, void* x, void* g0, void* g1, void* g5, void* dx)
+    {
+        void** g = stackalloc void*[6];
+        g[0] = g0;
+        g[1] = g1;
+        g[5] = g5;
+        return c.Graph.Device.Api.gk_spmm_multi_backward(csr, plan, d, stats, x, null, g, 0, dx, 0, null, 0, null, 0, null);
+    }
+
+    /// <summary>The stats mask and the gradient pointers must agree (C ABI; rows GM6-GM9).</summary>
+    [Test]
+    public unsafe void MultiBackwardStatsMaskMustMatchTheGradients()
+    {
+        using var c = new GSpmmBadInputTests.Ctx(Device);
+        var csr = c.Graph.ToNative("graph");
+        var plan = c.Plan.ToNative("plan");
+        var d = new GraphKernels.Interop.GkSpmmDesc { Feat = GSpmmBadInputTests.F };
+        void* x = (void*)c.X.Pointer, gy = (void*)c.GY.Pointer, dx = (void*)c.DX.Pointer;
+        var cases = new (uint Stats, nint G1, nint G5, string Fragment)[]
+        {
+            (1, (nint)gy, 0, "gk_spmm_multi_backward: grad_outputs[1] (mean) must be NULL: bit 1 is not in stats = 0x1"),
+            (0, 0, 0, "gk_spmm_multi_backward: stats = 0x0 must be a non-empty gk_multi_reduce mask"),
+            (0x41, 0, 0, "gk_spmm_multi_backward: stats = 0x41 must be a non-empty gk_multi_reduce mask"),
+            (0x21, 0, 0, "gk_spmm_multi_backward: grad_outputs[5] (std) is NULL (it has 300 rows)"),
+        };
+        foreach (var k in cases)
+        {
+            int status = RawMulti(c, &csr, &plan, &d, k.Stats, x, gy, (void*)k.G1, (void*)k.G5, dx);
+            Assert.That((GkStatus)status, Is.EqualTo(GkStatus.InvalidArgument), k.Fragment);
+            var ex = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(status, "gk_spmm_multi_backward"))!;
+            Assert.That(ex.Message, Does.Contain(k.Fragment));
+        }
+
+        using (var g2 = GSpmmHarness.UploadGraph(Device, GraphCatalog.Get("tall"), IndexType.Int32))
+        using (var p2 = GraphPlan.Build(g2))
+        {
+            var other = p2.ToNative("plan");
+            int st = RawMulti(c, &csr, &other, &d, 1, x, gy, null, null, dx);
+            var e1 = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(st, "gk_spmm_multi_backward"))!;
+            Assert.That(e1.Message, Does.Contain("gk_spmm_multi_backward: plan was built for a 600 x 50 graph"));
+        }
+
+        int nullGrads = c.Graph.Device.Api.gk_spmm_multi_backward(&csr, &plan, &d, 1, x, null, null, 0, dx, 0, null, 0, null, 0, null);
+        var e2 = Assert.Throws<GraphKernelsException>(() => c.Graph.Device.Api.Check(nullGrads, "gk_spmm_multi_backward"))!;
+        Assert.That(e2.Message, Does.Contain("grad_outputs is NULL"));
         c.AssertUntouched();
     }
 }

@@ -18,6 +18,7 @@ namespace GraphKernels.Tests.Spmm;
 /// </summary>
 [TestFixture(DeviceKind.Emulated, Category = "Emulation")]
 [TestFixture(DeviceKind.Cuda, Category = "Gpu")]
+[TestFixture(DeviceKind.Ilgpu, Category = "Ilgpu")]
 [Category("MessagePassing")]
 [Parallelizable(ParallelScope.All)]
 public sealed class GSpmmMultiBackwardTests
