@@ -24,25 +24,8 @@ namespace GraphKernels.Tests.IlgpuBackend;
 [TestFixture]
 [Category("Ilgpu")]
 [Category("MessagePassing")]
-public sealed class IlgpuGSpmmCrossBackendTests
+public sealed class IlgpuGSpmmCrossBackendTests : CrossBackendFixture
 {
-    private GraphDevice? ilgpu;
-    private GraphDevice? emulated;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        ilgpu = GraphDevice.Ilgpu(IlgpuAccelerator.Cpu);
-        emulated = GraphDevice.Emulated();
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        ilgpu?.Dispose();
-        emulated?.Dispose();
-    }
-
     /// <summary>Every seventh case of GSpmmTests (11 cases: each reducer, every message but copy_u (it is in the multi and chunked cases), each edge shape, value type and index type occurs).</summary>
     public static IEnumerable<TestCaseData> Cases() =>
         GSpmmTests.Cases().Where((_, i) => i % 7 == 3);
