@@ -260,6 +260,20 @@ internal sealed partial class IlgpuBackend
         }
     }
 
+    /// <summary>The kernel parameters every g-SpMM entry point shares: the graph's sizes and the descriptor's resolved shape.</summary>
+    private static GSpmmParams ShapeParams(in GkSpmmDesc d, in Resolved r, long rows, long cols, long nnz) => new()
+    {
+        Rows = rows,
+        Cols = cols,
+        Nnz = nnz,
+        Feat = d.Feat,
+        Ldx = r.Ldx,
+        Lde = r.Lde,
+        HeadWidth = r.HeadWidth,
+        Message = d.Message,
+        EdgeMode = d.EdgeMode,
+    };
+
     private static long ValueSize(in GkSpmmDesc d) => d.Dtype == 0 ? 4 : 2;
 
     private static long IndexSize(CsrGraph g) => g.IndexType == IndexType.Int32 ? 4 : 8;
@@ -393,20 +407,11 @@ internal sealed partial class IlgpuBackend
             return;
         }
 
-        var a = new GSpmmParams
+        var a = ShapeParams(d, r, rows, cols, nnz) with
         {
-            Rows = rows,
-            Cols = cols,
-            Nnz = nnz,
-            Feat = d.Feat,
-            Ldx = r.Ldx,
-            Lde = r.Lde,
-            HeadWidth = r.HeadWidth,
             Ldy = r.Ldy,
             LdArg = r.LdArg,
-            Message = d.Message,
             Reduce = d.Reduce,
-            EdgeMode = d.EdgeMode,
             Flags = (int)d.Flags,
             HasArg = argOut is null ? 0 : 1,
         };
@@ -507,18 +512,9 @@ internal sealed partial class IlgpuBackend
             return;
         }
 
-        var a = new GSpmmParams
+        var a = ShapeParams(d, r, rows, cols, nnz) with
         {
-            Rows = rows,
-            Cols = cols,
-            Nnz = nnz,
-            Feat = d.Feat,
-            Ldx = r.Ldx,
-            Lde = r.Lde,
-            HeadWidth = r.HeadWidth,
             Ldy = r.Ldy,
-            Message = d.Message,
-            EdgeMode = d.EdgeMode,
             OutMask = mask,
         };
         var leases = default(BufferLeases);
@@ -641,21 +637,12 @@ internal sealed partial class IlgpuBackend
         ];
         CheckSpmmOverlaps(op, outs, ins);
 
-        var a = new GSpmmParams
+        var a = ShapeParams(d, r, rows, cols, nnz) with
         {
-            Rows = rows,
-            Cols = cols,
-            Nnz = nnz,
-            Feat = d.Feat,
-            Ldx = r.Ldx,
-            Lde = r.Lde,
-            HeadWidth = r.HeadWidth,
             Heads = d.EdgeMode == 2 ? d.Heads : 1,
             LdArg = r.LdArg,
             LdGy = lgy,
-            Message = d.Message,
             Reduce = d.Reduce,
-            EdgeMode = d.EdgeMode,
         };
         var leases = default(BufferLeases);
         try
@@ -792,21 +779,12 @@ internal sealed partial class IlgpuBackend
         ];
         CheckSpmmOverlaps(op, outs, ins);
 
-        var a = new GSpmmParams
+        var a = ShapeParams(d, r, rows, cols, nnz) with
         {
-            Rows = rows,
-            Cols = cols,
-            Nnz = nnz,
-            Feat = d.Feat,
-            Ldx = r.Ldx,
-            Lde = r.Lde,
-            HeadWidth = r.HeadWidth,
             Heads = d.EdgeMode == 2 ? d.Heads : 1,
             LdArg = r.LdArg,
             LdGy = lgy,
-            Message = d.Message,
             Reduce = GSpmmKernels.Mul,
-            EdgeMode = d.EdgeMode,
             OutMask = mask,
         };
         var leases = default(BufferLeases);
